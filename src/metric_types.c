@@ -1,0 +1,9 @@
+#include "metric_types.h"
+
+const metric_type_t metric_types[METRIC_TYPES_NUM] = {
+    [METRIC_EPHEMERAL_PORTS] = {"ephemeral_ports",
+                                {"used", "total", "available", "usage_ratio"},
+                                4},
+    [METRIC_EXPORTER] = {"ephemeral_port_exporter", {"scrape_success"}, 1},
+    [METRIC_INSTANCE_OPEN] = {"instance_open", {"ports"}, 1},
+};

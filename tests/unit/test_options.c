@@ -1,0 +1,92 @@
+#include "options.h"
+
+#include "run_suite.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+
+START_TEST(test_defaults) {
+  options_t opts;
+  options_init(&opts);
+  ck_assert_int_eq(opts.source, SOURCE_AUTO);
+  ck_assert_str_eq(opts.proc_root, "/proc");
+}
+END_TEST
+
+START_TEST(test_source_names) {
+  source_kind_t kind = SOURCE_AUTO;
+  ck_assert_int_eq(source_kind_parse("netlink", &kind), 0);
+  ck_assert_int_eq(kind, SOURCE_NETLINK);
+  ck_assert_int_eq(source_kind_parse("PROC", &kind), 0);
+  ck_assert_int_eq(kind, SOURCE_PROC);
+  ck_assert_int_eq(source_kind_parse("Auto", &kind), 0);
+  ck_assert_int_eq(kind, SOURCE_AUTO);
+  ck_assert_str_eq(source_kind_name(SOURCE_NETLINK), "netlink");
+}
+END_TEST
+
+START_TEST(test_bad_source_names) {
+  source_kind_t kind = SOURCE_PROC;
+  ck_assert_int_eq(source_kind_parse("foo", &kind), -1);
+  ck_assert_int_eq(source_kind_parse("", &kind), -1);
+  ck_assert_int_eq(source_kind_parse("netlinks", &kind), -1);
+  ck_assert_int_eq(kind, SOURCE_PROC);
+}
+END_TEST
+
+START_TEST(test_port_texts) {
+  portset_t set;
+  portset_clear(&set);
+  ck_assert_int_eq(port_option_add_text(&set, "22"), 0);
+  ck_assert_int_eq(port_option_add_text(&set, "8000-8010"), 0);
+  ck_assert_int_eq(port_option_add_text(&set, "65535"), 0);
+  ck_assert_int_eq(port_option_add_text(&set, "1-1"), 0);
+  ck_assert_uint_eq(portset_count(&set), 14);
+  ck_assert(portset_has(&set, 8000) && portset_has(&set, 8010));
+  ck_assert(!portset_has(&set, 8011));
+}
+END_TEST
+
+START_TEST(test_bad_port_texts_leave_set_unchanged) {
+  static const char *const bad[] = {"0",   "65536", "70000", "10-5", "abc",
+                                    "",    "-5",    "5-",    " 22", "22 ",
+                                    "0-3", "1,2",   "+22",   "0x16"};
+  portset_t set;
+  portset_clear(&set);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    ck_assert_msg(port_option_add_text(&set, bad[i]) == -1, "accepted \"%s\"",
+                  bad[i]);
+  ck_assert_uint_eq(portset_count(&set), 0);
+}
+END_TEST
+
+START_TEST(test_port_numbers) {
+  portset_t set;
+  portset_clear(&set);
+  ck_assert_int_eq(port_option_add_number(&set, 22), 0);
+  ck_assert_int_eq(port_option_add_number(&set, 1), 0);
+  ck_assert_int_eq(port_option_add_number(&set, 65535), 0);
+  ck_assert_uint_eq(portset_count(&set), 3);
+  ck_assert_int_eq(port_option_add_number(&set, 0), -1);
+  ck_assert_int_eq(port_option_add_number(&set, 65536), -1);
+  ck_assert_int_eq(port_option_add_number(&set, -22), -1);
+  ck_assert_int_eq(port_option_add_number(&set, 22.5), -1);
+  ck_assert_int_eq(port_option_add_number(&set, NAN), -1);
+  ck_assert_int_eq(port_option_add_number(&set, INFINITY), -1);
+  ck_assert_uint_eq(portset_count(&set), 3);
+}
+END_TEST
+
+int main(void) {
+  Suite *suite = suite_create("options");
+  TCase *tc = tcase_create("core");
+  tcase_add_test(tc, test_defaults);
+  tcase_add_test(tc, test_source_names);
+  tcase_add_test(tc, test_bad_source_names);
+  tcase_add_test(tc, test_port_texts);
+  tcase_add_test(tc, test_bad_port_texts_leave_set_unchanged);
+  tcase_add_test(tc, test_port_numbers);
+  suite_add_tcase(suite, tc);
+  return run_suite(suite);
+}
