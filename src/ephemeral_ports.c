@@ -60,8 +60,7 @@ static int config_error(const oconfig_item_t *item, const char *expected) {
   return -1;
 }
 
-static int config_single_string(const oconfig_item_t *item,
-                                const char **text) {
+static int config_single_string(const oconfig_item_t *item, const char **text) {
   if (item->values_num != 1 || item->values[0].type != OCONFIG_TYPE_STRING)
     return -1;
   *text = item->values[0].value.string;
@@ -145,9 +144,9 @@ static int scan_netlink(snapshot_t *snap, char *err, size_t err_size) {
     return -1;
   static const int families[] = {AF_INET, AF_INET6};
   for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
-    int status = sock_diag_dump(diag, families[i], IPPROTO_TCP,
-                                TCP_STATES_HOLDING_PORTS, snapshot_add_socket,
-                                snap, err, err_size);
+    int status =
+        sock_diag_dump(diag, families[i], IPPROTO_TCP, TCP_STATES_HOLDING_PORTS,
+                       snapshot_add_socket, snap, err, err_size);
     if (status != 0)
       return status;
   }
@@ -189,7 +188,8 @@ static void dispatch(int metric, const char *plugin_instance,
   vl.values_len = type->sources_num;
   snprintf(vl.plugin, sizeof(vl.plugin), "%s", type->name);
   snprintf(vl.type, sizeof(vl.type), "%s", type->name);
-  snprintf(vl.plugin_instance, sizeof(vl.plugin_instance), "%s", plugin_instance);
+  snprintf(vl.plugin_instance, sizeof(vl.plugin_instance), "%s",
+           plugin_instance);
   snprintf(vl.type_instance, sizeof(vl.type_instance), "%s", type_instance);
   plugin_dispatch_values(&vl);
 }
@@ -227,8 +227,7 @@ static int ep_read(void) {
 
   dispatch(METRIC_EXPORTER, "", "", (gauge_t[]){1});
   dispatch_usage(&snapshot);
-  open_ports_report(&open_ports, &snapshot.listening, dispatch_open_port,
-                    NULL);
+  open_ports_report(&open_ports, &snapshot.listening, dispatch_open_port, NULL);
   return 0;
 }
 
@@ -244,7 +243,8 @@ static int register_data_sets(void) {
     data_source_t sources[METRIC_TYPE_MAX_SOURCES];
     memset(sources, 0, sizeof(sources));
     for (size_t j = 0; j < type->sources_num; j++) {
-      snprintf(sources[j].name, sizeof(sources[j].name), "%s", type->sources[j]);
+      snprintf(sources[j].name, sizeof(sources[j].name), "%s",
+               type->sources[j]);
       sources[j].type = DS_TYPE_GAUGE;
       sources[j].min = 0;
       sources[j].max = NAN;

@@ -8,8 +8,8 @@ typedef struct {
   uint8_t family;   /* AF_INET or AF_INET6 */
   uint8_t protocol; /* IPPROTO_TCP or IPPROTO_UDP */
   uint8_t state;    /* kernel TCP state: TCP_ESTABLISHED (1) .. TCP_CLOSING */
-  uint16_t local_port;  /* host byte order */
-  uint16_t remote_port; /* host byte order */
+  uint16_t local_port;     /* host byte order */
+  uint16_t remote_port;    /* host byte order */
   uint8_t local_addr[16];  /* network byte order; IPv4 uses the first 4 */
   uint8_t remote_addr[16]; /* all zero when unconnected */
 } inet_socket_t;

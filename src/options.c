@@ -29,9 +29,7 @@ int source_kind_parse(const char *text, source_kind_t *kind) {
   return -1;
 }
 
-const char *source_kind_name(source_kind_t kind) {
-  return source_names[kind];
-}
+const char *source_kind_name(source_kind_t kind) { return source_names[kind]; }
 
 int port_option_add_text(portset_t *set, const char *text) {
   uint16_t first, last;

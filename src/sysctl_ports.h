@@ -14,8 +14,8 @@ int port_range_text_parse(const char *text, uint16_t *low, uint16_t *high);
 /* Reads the two files. A missing reserved-ports file means none reserved.
  * Returns 0, or a negative errno (-EINVAL for malformed content), with a
  * message naming the file in err. */
-int sysctl_read_port_range(const char *proc_root, uint16_t *low,
-                           uint16_t *high, char *err, size_t err_size);
+int sysctl_read_port_range(const char *proc_root, uint16_t *low, uint16_t *high,
+                           char *err, size_t err_size);
 int sysctl_read_reserved_ports(const char *proc_root, portset_t *reserved,
                                char *err, size_t err_size);
 

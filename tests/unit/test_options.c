@@ -50,7 +50,7 @@ END_TEST
 
 START_TEST(test_bad_port_texts_leave_set_unchanged) {
   static const char *const bad[] = {"0",   "65536", "70000", "10-5", "abc",
-                                    "",    "-5",    "5-",    " 22", "22 ",
+                                    "",    "-5",    "5-",    " 22",  "22 ",
                                     "0-3", "1,2",   "+22",   "0x16"};
   portset_t set;
   portset_clear(&set);

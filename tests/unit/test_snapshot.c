@@ -39,7 +39,7 @@ START_TEST(test_used_counts_distinct_pool_ports) {
   add(AF_INET, TCP_ESTABLISHED, 40001);
   add(AF_INET6, TCP_TIME_WAIT, 40001); /* same port again: counted once */
   add(AF_INET, TCP_LISTEN, 40002);
-  add(AF_INET6, TCP_SYN_SENT, 40019); /* last port of the range */
+  add(AF_INET6, TCP_SYN_SENT, 40019);   /* last port of the range */
   add(AF_INET, TCP_ESTABLISHED, 40005); /* reserved */
   add(AF_INET, TCP_ESTABLISHED, 40010); /* reserved */
   add(AF_INET, TCP_ESTABLISHED, 39999); /* below the range */
