@@ -144,9 +144,10 @@ static int scan_netlink(snapshot_t *snap, char *err, size_t err_size) {
     return -1;
   static const int families[] = {AF_INET, AF_INET6};
   for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
-    int status =
-        sock_diag_dump(diag, families[i], IPPROTO_TCP, TCP_STATES_HOLDING_PORTS,
-                       snapshot_add_socket, snap, err, err_size);
+    sock_diag_query_t query = {families[i], IPPROTO_TCP,
+                               TCP_STATES_HOLDING_PORTS, 0, 0};
+    int status = sock_diag_dump(diag, &query, snapshot_add_socket, snap, err,
+                                err_size);
     if (status != 0)
       return status;
   }

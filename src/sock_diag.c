@@ -214,21 +214,36 @@ void sock_diag_close(sock_diag_t *diag) {
   free(diag);
 }
 
-static int send_request(sock_diag_t *diag, int family, int protocol,
-                        uint32_t state_mask) {
+/* inet_diag bytecode for "port_low <= local port <= port_high". Each op
+ * jumps by "yes" bytes when its test holds and by "no" when not; a jump to
+ * the end accepts the socket, one 4 bytes past it rejects it. */
+static void put_port_filter(struct nlmsghdr *nlh, uint16_t low, uint16_t high) {
+  const struct inet_diag_bc_op ops[] = {
+      {INET_DIAG_BC_S_GE, 8, 20},
+      {0, 0, low},
+      {INET_DIAG_BC_S_LE, 8, 12},
+      {0, 0, high},
+  };
+  mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof(ops), ops);
+}
+
+static int send_request(sock_diag_t *diag, const sock_diag_query_t *query) {
   union {
     struct nlmsghdr align;
-    char bytes[NLMSG_SPACE(sizeof(struct inet_diag_req_v2))];
+    char bytes[NLMSG_SPACE(sizeof(struct inet_diag_req_v2)) + MNL_ATTR_HDRLEN +
+               4 * sizeof(struct inet_diag_bc_op)];
   } req = {0};
   struct nlmsghdr *nlh = mnl_nlmsg_put_header(req.bytes);
   nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   nlh->nlmsg_seq = diag->seq;
   struct inet_diag_req_v2 *r = mnl_nlmsg_put_extra_header(nlh, sizeof(*r));
-  r->sdiag_family = (uint8_t)family;
-  r->sdiag_protocol = (uint8_t)protocol;
+  r->sdiag_family = (uint8_t)query->family;
+  r->sdiag_protocol = (uint8_t)query->protocol;
   r->idiag_ext = 0;
-  r->idiag_states = state_mask;
+  r->idiag_states = query->states;
+  if (query->port_low != 0 || query->port_high != 0)
+    put_port_filter(nlh, query->port_low, query->port_high);
 
   if (mnl_socket_sendto(diag->nl, nlh, nlh->nlmsg_len) < 0)
     return negative_errno();
@@ -263,9 +278,11 @@ static int receive_dump(sock_diag_t *diag, dump_walk_t *w, char *err,
   return 0;
 }
 
-int sock_diag_dump(sock_diag_t *diag, int family, int protocol,
-                   uint32_t state_mask, inet_socket_visit_fn visit, void *ctx,
-                   char *err, size_t err_size) {
+int sock_diag_dump(sock_diag_t *diag, const sock_diag_query_t *query,
+                   inet_socket_visit_fn visit, void *ctx, char *err,
+                   size_t err_size) {
+  int family = query->family;
+  int protocol = query->protocol;
   if (diag->nl == NULL) {
     int rc = diag_connect(diag, err, err_size);
     if (rc != 0)
@@ -274,7 +291,7 @@ int sock_diag_dump(sock_diag_t *diag, int family, int protocol,
   if (++diag->seq == 0)
     diag->seq = 1;
 
-  int rc = send_request(diag, family, protocol, state_mask);
+  int rc = send_request(diag, query);
   if (rc != 0) {
     set_err(err, err_size, "send", -rc);
     return rc;

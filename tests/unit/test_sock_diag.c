@@ -428,17 +428,16 @@ static void live_dump(int family, const char *loopback) {
   /* Twice on the same socket, and once more after a visitor that stops
    * early: the drained socket must answer the next dump cleanly. */
   const seen_t keep = {.keep = {p.listen_port, p.client_port}};
+  sock_diag_query_t all_tcp = {family, IPPROTO_TCP, ALL_STATES, 0, 0};
   for (int round = 0; round < 3; round++) {
     if (round == 1) {
       *s = keep;
       s->stop_after = 1;
-      ck_assert_int_eq(sock_diag_dump(diag, family, IPPROTO_TCP, ALL_STATES,
-                                      collect, s, err, sizeof(err)),
-                       42);
+      ck_assert_int_eq(
+          sock_diag_dump(diag, &all_tcp, collect, s, err, sizeof(err)), 42);
     }
     *s = keep;
-    int rc = sock_diag_dump(diag, family, IPPROTO_TCP, ALL_STATES, collect, s,
-                            err, sizeof(err));
+    int rc = sock_diag_dump(diag, &all_tcp, collect, s, err, sizeof(err));
     ck_assert_msg(rc == 0, "dump: %d %s", rc, err);
     ck_assert_uint_eq(count_port(s, p.listen_port), 2);
     ck_assert_uint_eq(
@@ -453,11 +452,34 @@ static void live_dump(int family, const char *loopback) {
 
   /* Only the listening state asked for. */
   *s = keep;
-  ck_assert_int_eq(sock_diag_dump(diag, family, IPPROTO_TCP, 1u << TCP_LISTEN,
-                                  collect, s, err, sizeof(err)),
-                   0);
+  sock_diag_query_t listeners = {family, IPPROTO_TCP, 1u << TCP_LISTEN, 0, 0};
+  ck_assert_int_eq(
+      sock_diag_dump(diag, &listeners, collect, s, err, sizeof(err)), 0);
   ck_assert_uint_eq(count_port(s, p.listen_port), 1);
   ck_assert_uint_eq(count_port(s, p.client_port), 0);
+
+  /* The kernel filters on the local port: the client's port alone, then
+   * the listener's port alone (the listener and the accepted socket). */
+  *s = keep;
+  sock_diag_query_t client_only = {family, IPPROTO_TCP, ALL_STATES,
+                                   p.client_port, p.client_port};
+  ck_assert_int_eq(
+      sock_diag_dump(diag, &client_only, collect, s, err, sizeof(err)), 0);
+  ck_assert_uint_eq(s->count, 1);
+  ck_assert_uint_eq(count_matches(s, TCP_ESTABLISHED, p.client_port,
+                                  p.listen_port, loopback, family),
+                    1);
+  *s = keep;
+  sock_diag_query_t listen_port_only = {family, IPPROTO_TCP, ALL_STATES,
+                                        p.listen_port, p.listen_port};
+  ck_assert_int_eq(
+      sock_diag_dump(diag, &listen_port_only, collect, s, err, sizeof(err)), 0);
+  ck_assert_uint_eq(s->count, 2);
+  ck_assert_uint_eq(
+      count_matches(s, TCP_LISTEN, p.listen_port, 0, loopback, family), 1);
+  ck_assert_uint_eq(count_matches(s, TCP_ESTABLISHED, p.listen_port,
+                                  p.client_port, loopback, family),
+                    1);
 
   close_pair(&p);
   free(s);
@@ -475,15 +497,16 @@ START_TEST(live_missing_protocol) {
   sock_diag_t *diag = sock_diag_open(err, sizeof(err));
   ck_assert_msg(diag != NULL, "%s", err);
   /* 253 is reserved for experiments: no diag module serves it. */
-  int rc = sock_diag_dump(diag, AF_INET, 253, ALL_STATES, collect, &seen, err,
-                          sizeof(err));
+  sock_diag_query_t experimental = {AF_INET, 253, ALL_STATES, 0, 0};
+  int rc =
+      sock_diag_dump(diag, &experimental, collect, &seen, err, sizeof(err));
   ck_assert_int_eq(rc, -ENOENT);
   ck_assert_str_eq(
       err, "sock_diag: dump protocol 253 family 2: No such file or directory");
 
   memset(&seen, 0, sizeof(seen));
-  rc = sock_diag_dump(diag, AF_INET, IPPROTO_TCP, ALL_STATES, collect, &seen,
-                      err, sizeof(err));
+  sock_diag_query_t all_tcp4 = {AF_INET, IPPROTO_TCP, ALL_STATES, 0, 0};
+  rc = sock_diag_dump(diag, &all_tcp4, collect, &seen, err, sizeof(err));
   ck_assert_msg(rc == 0, "dump after an error: %d %s", rc, err);
   sock_diag_close(diag);
 }
