@@ -1,0 +1,106 @@
+"""Configuration errors make collectd refuse to start.
+
+`collectd -t` does not run plugin config callbacks, so each bad config is
+started for real (`collectd -f -C conf`, with a timeout): collectd must exit
+with status 1, and its log or output must hold an ERROR line that names the
+option and the offending value.  A good config using every option must start
+and serve values (which also proves the harness's config is valid).
+"""
+
+import os
+import re
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+EXIT_TIMEOUT_S = 20
+
+# (option lines, option name, offending value as the message shows it;
+# None when only the option name is expected, as for an unknown option)
+BAD_CONFIGS = [
+    (["NoSuchOption 1"], "NoSuchOption", None),
+    (["Source \"foo\""], "Source", "foo"),
+    (["ReportOpenPorts \"maybe\""], "ReportOpenPorts", "maybe"),
+] + [
+    (["%s %s" % (option, text)], option, value)
+    for option in ("WatchPort", "IgnorePort")
+    for text, value in (("0", "0"), ("70000", "70000"), ('"10-5"', "10-5"),
+                        ('"abc"', "abc"), ('"70000"', "70000"),
+                        ('"0-5"', "0-5"))
+]
+
+GOOD_CONFIG = ['Source "auto"', 'ProcRoot "/proc"', "ReportOpenPorts true",
+               'WatchPort 22 443 "8000-8010"', "WatchPort 1 65535",
+               'IgnorePort 5353 "60000-60100"']
+
+
+def mentions_value(line, value):
+    """value appears in line as a whole token (0 must not match 40000)."""
+    return re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(value),
+                     line) is not None
+
+
+def error_lines(collectd):
+    from_log = [line for line in collectd.log_lines() if "[error]" in line]
+    from_output = [line for line in collectd.output_text().splitlines()
+                   if "error" in line.lower()]
+    return from_log + from_output
+
+
+def check_bad_config(options, option_name, value):
+    what = "config %r" % options
+    with h.TempDir() as tmp:
+        collectd = h.Collectd(tmp, h.plugin_block(options))
+        status = collectd.run_to_exit(EXIT_TIMEOUT_S)
+        try:
+            h.check(status is not None,
+                    "%s: collectd still running after %d s"
+                    % (what, EXIT_TIMEOUT_S))
+            h.check_equal(status, 1, "%s: exit status" % what)
+            naming = [line for line in error_lines(collectd)
+                      if option_name in line and
+                      (value is None or mentions_value(line, value))]
+            h.check(naming, "%s: no ERROR line names %s%s"
+                    % (what, option_name,
+                       "" if value is None else " and %r" % value))
+            h.log("%s -> exit 1: %s" % (what, naming[0].strip()))
+        except h.TestFailure:
+            print(collectd.diagnostics(), flush=True)
+            raise
+
+
+def bad_configs():
+    failures = []
+    for options, option_name, value in BAD_CONFIGS:
+        try:
+            check_bad_config(options, option_name, value)
+        except h.TestFailure as failure:
+            h.log("FAIL: %s" % failure)
+            failures.append(str(failure))
+    if failures:
+        h.fail("%d of %d bad configs not rejected as specified:\n  %s"
+               % (len(failures), len(BAD_CONFIGS), "\n  ".join(failures)))
+
+
+def good_config():
+    with h.TempDir() as tmp:
+        with h.Collectd(tmp, h.plugin_block(GOOD_CONFIG)) as collectd:
+            collectd.start_and_wait_ready()
+            samples = h.wait_for_fresh_read(collectd, time.time())
+            h.check_equal(h.value_of(samples, h.SCRAPE_SUCCESS), 1.0,
+                          h.SCRAPE_SUCCESS)
+            h.check_equal(h.plugin_log_lines(collectd.log_lines(), "error"),
+                          [], "plugin ERROR lines")
+            ports = h.open_port_values(samples)
+            for port in (22, 443, 1, 65535, 8000, 8010):
+                h.check_equal(ports.get(port), 0.0,
+                              "watched closed port %d" % port)
+            h.check_equal(ports.get(h.PROMETHEUS_PORT), 1.0,
+                          "write_prometheus's listener")
+
+
+if __name__ == "__main__":
+    h.run_scenarios({"bad_configs": bad_configs, "good_config": good_config})
