@@ -12,14 +12,15 @@ typedef struct {
   bool report_open; /* false: only watched ports are reported */
   portset_t watch;
   portset_t ignore;
-  portset_t previously_open; /* open at the last read that reported */
-} open_ports_t;
+} open_ports_config_t;
 
 typedef void (*open_port_emit_fn)(uint16_t port, bool open, void *ctx);
 
-/* Calls emit for each port to report, in ascending order, and remembers
- * open for the next read. */
-void open_ports_report(open_ports_t *tracker, const portset_t *open,
+/* Calls emit for each port to report, in ascending order. previously_open
+ * holds the ports open at the last read (of the same protocol) and is
+ * replaced by open. */
+void open_ports_report(const open_ports_config_t *config,
+                       portset_t *previously_open, const portset_t *open,
                        open_port_emit_fn emit, void *ctx);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include "port_list.h"
 
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +17,9 @@ void options_init(options_t *opts) {
   memset(opts, 0, sizeof(*opts));
   opts->source = SOURCE_AUTO;
   snprintf(opts->proc_root, sizeof(opts->proc_root), "/proc");
+  opts->measure_tcp = true;
+  opts->open_ports.report_open = true;
+  opts->top_destinations = 10;
 }
 
 int source_kind_parse(const char *text, source_kind_t *kind) {
@@ -31,6 +35,27 @@ int source_kind_parse(const char *text, source_kind_t *kind) {
 
 const char *source_kind_name(source_kind_t kind) { return source_names[kind]; }
 
+int protocol_parse(const char *text, int *protocol) {
+  if (strcasecmp(text, "tcp") == 0)
+    *protocol = IPPROTO_TCP;
+  else if (strcasecmp(text, "udp") == 0)
+    *protocol = IPPROTO_UDP;
+  else
+    return -1;
+  return 0;
+}
+
+static bool is_whole_number_within(double number, double min, double max) {
+  return number >= min && number <= max && number == (double)(long)number;
+}
+
+int top_destinations_parse(double number, unsigned *top) {
+  if (!is_whole_number_within(number, 0, TOP_DESTINATIONS_MAX))
+    return -1;
+  *top = (unsigned)number;
+  return 0;
+}
+
 int port_option_add_text(portset_t *set, const char *text) {
   uint16_t first, last;
   if (port_range_parse(text, 1, &first, &last) != 0)
@@ -40,7 +65,7 @@ int port_option_add_text(portset_t *set, const char *text) {
 }
 
 int port_option_add_number(portset_t *set, double number) {
-  if (!(number >= 1 && number <= 65535) || number != (double)(long)number)
+  if (!is_whole_number_within(number, 1, 65535))
     return -1;
   portset_add(set, (uint16_t)number);
   return 0;

@@ -3,22 +3,39 @@
 #ifndef EPHEMERAL_PORTS_OPTIONS_H
 #define EPHEMERAL_PORTS_OPTIONS_H
 
-#include "portset.h"
+#include "open_ports.h"
 
 #include <limits.h>
+#include <stdbool.h>
 
 typedef enum { SOURCE_AUTO, SOURCE_NETLINK, SOURCE_PROC } source_kind_t;
+
+/* Each reported destination is a series; more than this is a mistake. */
+#define TOP_DESTINATIONS_MAX 1000
 
 typedef struct {
   source_kind_t source;
   char proc_root[PATH_MAX];
+  bool measure_tcp;
+  bool measure_udp;
+  open_ports_config_t open_ports;
+  unsigned top_destinations;
+  bool report_states;
 } options_t;
 
+/* The defaults of DESIGN.md: auto, /proc, TCP, open ports, top 10. */
 void options_init(options_t *opts);
 
 /* "auto", "netlink" or "proc", case-insensitive. Returns 0 or -1. */
 int source_kind_parse(const char *text, source_kind_t *kind);
 const char *source_kind_name(source_kind_t kind);
+
+/* "tcp" or "udp", case-insensitive, as IPPROTO_TCP or IPPROTO_UDP.
+ * Returns 0 or -1. */
+int protocol_parse(const char *text, int *protocol);
+
+/* A whole number 0..TOP_DESTINATIONS_MAX. Returns 0 or -1. */
+int top_destinations_parse(double number, unsigned *top);
 
 /* Adds a port given as text ("22", "8000-8010") or as a config number
  * (a whole number); every port must lie within 1..65535. Returns 0 or -1

@@ -17,7 +17,8 @@ static void record(uint16_t port, bool open, void *ctx) {
            open ? 1 : 0);
 }
 
-static open_ports_t tracker;
+static open_ports_config_t config;
+static portset_t previously_open;
 
 static const char *report(const uint16_t *open_ports, size_t count) {
   portset_t open;
@@ -25,7 +26,7 @@ static const char *report(const uint16_t *open_ports, size_t count) {
   for (size_t i = 0; i < count; i++)
     portset_add(&open, open_ports[i]);
   emitted[0] = '\0';
-  open_ports_report(&tracker, &open, record, NULL);
+  open_ports_report(&config, &previously_open, &open, record, NULL);
   return emitted;
 }
 
@@ -35,11 +36,12 @@ static const char *report(const uint16_t *open_ports, size_t count) {
 #define REPORT_NONE() report(NULL, 0)
 
 static void setup(void) {
-  memset(&tracker, 0, sizeof(tracker));
-  tracker.report_open = true;
-  portset_add(&tracker.watch, 22);
-  portset_add_range(&tracker.watch, 7000, 7001);
-  portset_add(&tracker.ignore, 8081);
+  memset(&config, 0, sizeof(config));
+  portset_clear(&previously_open);
+  config.report_open = true;
+  portset_add(&config.watch, 22);
+  portset_add_range(&config.watch, 7000, 7001);
+  portset_add(&config.ignore, 8081);
 }
 
 START_TEST(test_open_watched_and_ignored) {
@@ -62,21 +64,20 @@ START_TEST(test_reopened_port_reported_again) {
 END_TEST
 
 START_TEST(test_only_watched_when_open_ports_off) {
-  tracker.report_open = false;
+  config.report_open = false;
   ck_assert_str_eq(REPORT(7000, 8080), "22=0 7000=1 7001=0 ");
   ck_assert_str_eq(REPORT_NONE(), "22=0 7000=0 7001=0 ");
 }
 END_TEST
 
 START_TEST(test_ignore_wins_over_watch) {
-  portset_add(&tracker.ignore, 22);
+  portset_add(&config.ignore, 22);
   ck_assert_str_eq(REPORT(22), "7000=0 7001=0 ");
 }
 END_TEST
 
 START_TEST(test_word_edges) {
-  memset(&tracker, 0, sizeof(tracker));
-  tracker.report_open = true;
+  memset(&config.watch, 0, sizeof(config.watch));
   ck_assert_str_eq(REPORT(1, 63, 64, 65535), "1=1 63=1 64=1 65535=1 ");
   ck_assert_str_eq(REPORT(64), "1=0 63=0 64=1 65535=0 ");
 }

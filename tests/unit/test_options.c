@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 
 START_TEST(test_defaults) {
@@ -11,6 +12,13 @@ START_TEST(test_defaults) {
   options_init(&opts);
   ck_assert_int_eq(opts.source, SOURCE_AUTO);
   ck_assert_str_eq(opts.proc_root, "/proc");
+  ck_assert(opts.measure_tcp);
+  ck_assert(!opts.measure_udp);
+  ck_assert(opts.open_ports.report_open);
+  ck_assert_uint_eq(portset_count(&opts.open_ports.watch), 0);
+  ck_assert_uint_eq(portset_count(&opts.open_ports.ignore), 0);
+  ck_assert_uint_eq(opts.top_destinations, 10);
+  ck_assert(!opts.report_states);
 }
 END_TEST
 
@@ -78,6 +86,32 @@ START_TEST(test_port_numbers) {
 }
 END_TEST
 
+START_TEST(test_protocols) {
+  int protocol = 0;
+  ck_assert_int_eq(protocol_parse("tcp", &protocol), 0);
+  ck_assert_int_eq(protocol, IPPROTO_TCP);
+  ck_assert_int_eq(protocol_parse("UDP", &protocol), 0);
+  ck_assert_int_eq(protocol, IPPROTO_UDP);
+  ck_assert_int_eq(protocol_parse("sctp", &protocol), -1);
+  ck_assert_int_eq(protocol_parse("", &protocol), -1);
+  ck_assert_int_eq(protocol, IPPROTO_UDP);
+}
+END_TEST
+
+START_TEST(test_top_destinations) {
+  unsigned top = 99;
+  ck_assert_int_eq(top_destinations_parse(0, &top), 0);
+  ck_assert_uint_eq(top, 0);
+  ck_assert_int_eq(top_destinations_parse(1000, &top), 0);
+  ck_assert_uint_eq(top, 1000);
+  ck_assert_int_eq(top_destinations_parse(1001, &top), -1);
+  ck_assert_int_eq(top_destinations_parse(-1, &top), -1);
+  ck_assert_int_eq(top_destinations_parse(2.5, &top), -1);
+  ck_assert_int_eq(top_destinations_parse(NAN, &top), -1);
+  ck_assert_uint_eq(top, 1000);
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("options");
   TCase *tc = tcase_create("core");
@@ -87,6 +121,8 @@ int main(void) {
   tcase_add_test(tc, test_port_texts);
   tcase_add_test(tc, test_bad_port_texts_leave_set_unchanged);
   tcase_add_test(tc, test_port_numbers);
+  tcase_add_test(tc, test_protocols);
+  tcase_add_test(tc, test_top_destinations);
   suite_add_tcase(suite, tc);
   return run_suite(suite);
 }
