@@ -4,6 +4,10 @@
 
 #include <stdint.h>
 
+/* Kernel TCP states past TCP_CLOSING that libc's <netinet/tcp.h> lacks. */
+#define INET_TCP_NEW_SYN_RECV 12
+#define INET_TCP_BOUND_INACTIVE 13 /* bound-only sockets, Linux 6.x */
+
 typedef struct {
   uint8_t family;   /* AF_INET or AF_INET6 */
   uint8_t protocol; /* IPPROTO_TCP or IPPROTO_UDP */
