@@ -4,38 +4,51 @@
 #include "collectd/core/daemon/utils_complain.h"
 
 #include "metric_types.h"
-#include "open_ports.h"
 #include "options.h"
 #include "proc_net.h"
 #include "snapshot.h"
 #include "sock_diag.h"
 #include "sysctl_ports.h"
+#include "tcp_states.h"
 
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define PLUGIN_NAME "ephemeral_ports"
 #define LOG_PREFIX PLUGIN_NAME " plugin: "
-
-/* Every TCP state a socket can hold a port in (TCP_ESTABLISHED ..
- * TCP_NEW_SYN_RECV). Bound-only sockets (TCP_BOUND_INACTIVE on recent
- * kernels) are left out, as `ss -tan` leaves them out. */
-#define TCP_STATES_HOLDING_PORTS 0x1ffeU
 #define DUMP_ATTEMPTS 3
 
+/* What one protocol's read keeps between reads. */
+typedef struct {
+  int protocol;
+  const char *name; /* plugin_instance of its usage, type_instance of its
+                       open ports: "" for TCP, "udp" for UDP */
+  snapshot_t snapshot;
+  portset_t previously_open;
+} protocol_read_t;
+
 static options_t options;
-static open_ports_t open_ports = {.report_open = true};
 static source_kind_t active_source;
 static sock_diag_t *diag;
 static c_complain_t read_complaint = C_COMPLAIN_INIT_STATIC;
-/* Static: three 8 KiB port sets are too large for a read thread's stack
- * to spare, and reads of one plugin never overlap. */
-static snapshot_t snapshot;
+static bool protocol_configured;
 static portset_t reserved;
+/* Static: the port sets are too large for a read thread's stack to spare,
+ * and reads of one plugin never overlap. */
+static protocol_read_t tcp_read = {.protocol = IPPROTO_TCP, .name = ""};
+static protocol_read_t udp_read = {.protocol = IPPROTO_UDP, .name = "udp"};
+static destinations_t destinations;
+static destination_t *top_destinations;  /* TopDestinations entries */
+static destination_key_t *reported_keys; /* reported at the last read */
+static size_t reported_count;
+
+/* ---- configuration ---- */
 
 static void format_config_value(const oconfig_value_t *value, char *buf,
                                 size_t size) {
@@ -51,25 +64,30 @@ static void format_config_value(const oconfig_value_t *value, char *buf,
   }
 }
 
-static int config_error(const oconfig_item_t *item, const char *expected) {
-  char value[256] = "(none)";
-  if (item->values_num > 0)
-    format_config_value(&item->values[0], value, sizeof(value));
-  ERROR(LOG_PREFIX "%s: invalid value %s (expected %s)", item->key, value,
+static int config_error(const oconfig_item_t *item,
+                        const oconfig_value_t *value, const char *expected) {
+  char text[256] = "(none)";
+  if (value != NULL)
+    format_config_value(value, text, sizeof(text));
+  ERROR(LOG_PREFIX "%s: invalid value %s (expected %s)", item->key, text,
         expected);
   return -1;
 }
 
-static int config_single_string(const oconfig_item_t *item, const char **text) {
-  if (item->values_num != 1 || item->values[0].type != OCONFIG_TYPE_STRING)
-    return -1;
-  *text = item->values[0].value.string;
-  return 0;
+static const oconfig_value_t *single_value(const oconfig_item_t *item,
+                                           int type) {
+  if (item->values_num != 1 || item->values[0].type != type)
+    return NULL;
+  return &item->values[0];
+}
+
+static const oconfig_value_t *first_value(const oconfig_item_t *item) {
+  return item->values_num > 0 ? &item->values[0] : NULL;
 }
 
 static int config_ports(const oconfig_item_t *item, portset_t *set) {
   if (item->values_num < 1)
-    return config_error(item, "one or more ports 1..65535 or \"a-b\"");
+    return config_error(item, NULL, "one or more ports 1..65535 or \"a-b\"");
   for (int i = 0; i < item->values_num; i++) {
     const oconfig_value_t *value = &item->values[i];
     int status = -1;
@@ -88,32 +106,74 @@ static int config_ports(const oconfig_item_t *item, portset_t *set) {
   return 0;
 }
 
+static int config_protocols(const oconfig_item_t *item) {
+  static const char expected[] = "\"tcp\" and/or \"udp\"";
+  if (item->values_num < 1)
+    return config_error(item, NULL, expected);
+  /* The first Protocol line replaces the default; later ones add. */
+  if (!protocol_configured)
+    options.measure_tcp = options.measure_udp = false;
+  protocol_configured = true;
+  for (int i = 0; i < item->values_num; i++) {
+    const oconfig_value_t *value = &item->values[i];
+    int protocol;
+    if (value->type != OCONFIG_TYPE_STRING ||
+        protocol_parse(value->value.string, &protocol) != 0)
+      return config_error(item, value, expected);
+    if (protocol == IPPROTO_TCP)
+      options.measure_tcp = true;
+    else
+      options.measure_udp = true;
+  }
+  return 0;
+}
+
+static int config_boolean(const oconfig_item_t *item, bool *flag) {
+  const oconfig_value_t *value = single_value(item, OCONFIG_TYPE_BOOLEAN);
+  if (value == NULL)
+    return config_error(item, first_value(item), "true or false");
+  *flag = value->value.boolean;
+  return 0;
+}
+
 static int config_option(const oconfig_item_t *item) {
-  const char *text;
-  if (strcasecmp(item->key, "Source") == 0) {
-    if (config_single_string(item, &text) != 0 ||
-        source_kind_parse(text, &options.source) != 0)
-      return config_error(item, "\"netlink\", \"proc\" or \"auto\"");
+  const char *key = item->key;
+  const oconfig_value_t *value;
+  if (strcasecmp(key, "Source") == 0) {
+    value = single_value(item, OCONFIG_TYPE_STRING);
+    if (value == NULL ||
+        source_kind_parse(value->value.string, &options.source) != 0)
+      return config_error(item, first_value(item),
+                          "\"netlink\", \"proc\" or \"auto\"");
     return 0;
   }
-  if (strcasecmp(item->key, "ProcRoot") == 0) {
-    if (config_single_string(item, &text) != 0 || text[0] == '\0' ||
-        strlen(text) >= sizeof(options.proc_root))
-      return config_error(item, "a directory path");
-    snprintf(options.proc_root, sizeof(options.proc_root), "%s", text);
+  if (strcasecmp(key, "ProcRoot") == 0) {
+    value = single_value(item, OCONFIG_TYPE_STRING);
+    if (value == NULL || value->value.string[0] == '\0' ||
+        strlen(value->value.string) >= sizeof(options.proc_root))
+      return config_error(item, first_value(item), "a directory path");
+    snprintf(options.proc_root, sizeof(options.proc_root), "%s",
+             value->value.string);
     return 0;
   }
-  if (strcasecmp(item->key, "ReportOpenPorts") == 0) {
-    if (item->values_num != 1 || item->values[0].type != OCONFIG_TYPE_BOOLEAN)
-      return config_error(item, "true or false");
-    open_ports.report_open = item->values[0].value.boolean;
+  if (strcasecmp(key, "Protocol") == 0)
+    return config_protocols(item);
+  if (strcasecmp(key, "ReportOpenPorts") == 0)
+    return config_boolean(item, &options.open_ports.report_open);
+  if (strcasecmp(key, "WatchPort") == 0)
+    return config_ports(item, &options.open_ports.watch);
+  if (strcasecmp(key, "IgnorePort") == 0)
+    return config_ports(item, &options.open_ports.ignore);
+  if (strcasecmp(key, "TopDestinations") == 0) {
+    value = single_value(item, OCONFIG_TYPE_NUMBER);
+    if (value == NULL || top_destinations_parse(value->value.number,
+                                                &options.top_destinations) != 0)
+      return config_error(item, first_value(item), "a whole number 0..1000");
     return 0;
   }
-  if (strcasecmp(item->key, "WatchPort") == 0)
-    return config_ports(item, &open_ports.watch);
-  if (strcasecmp(item->key, "IgnorePort") == 0)
-    return config_ports(item, &open_ports.ignore);
-  ERROR(LOG_PREFIX "unknown option \"%s\"", item->key);
+  if (strcasecmp(key, "ReportStates") == 0)
+    return config_boolean(item, &options.report_states);
+  ERROR(LOG_PREFIX "unknown option \"%s\"", key);
   return -1;
 }
 
@@ -124,62 +184,126 @@ static int ep_config(oconfig_item_t *ci) {
   return 0;
 }
 
+/* ---- reading ---- */
+
+static void report_bound_only_support(void) {
+  const char *blind_spot = NULL;
+  if (active_source == SOURCE_PROC)
+    blind_spot = "/proc/net/tcp does not list them";
+  else if (diag != NULL && sock_diag_dumps_bound_only(diag) != 1)
+    blind_spot = "this kernel does not dump them";
+  if (blind_spot != NULL && options.measure_tcp)
+    INFO(LOG_PREFIX "TCP sockets that are bound but neither listening nor "
+                    "connected hold ports that are not counted: %s",
+         blind_spot);
+}
+
 static int ep_init(void) {
   active_source = options.source;
-  if (active_source == SOURCE_PROC)
-    return 0;
-  char err[256];
-  diag = sock_diag_open(err, sizeof(err));
-  if (diag == NULL && active_source == SOURCE_AUTO) {
-    WARNING(LOG_PREFIX "%s; reading %s/net instead", err, options.proc_root);
-    active_source = SOURCE_PROC;
+  if (options.top_destinations > 0) {
+    top_destinations =
+        calloc(options.top_destinations, sizeof(*top_destinations));
+    reported_keys = calloc(options.top_destinations, sizeof(*reported_keys));
+    if (top_destinations == NULL || reported_keys == NULL) {
+      ERROR(LOG_PREFIX "out of memory");
+      return -1;
+    }
   }
-  /* Source "netlink" keeps trying at each read: the failure shows as
-   * scrape_success 0 until netlink works. */
+  destinations_init(&destinations);
+  if (active_source != SOURCE_PROC) {
+    char err[256];
+    diag = sock_diag_open(err, sizeof(err));
+    if (diag == NULL && active_source == SOURCE_AUTO) {
+      WARNING(LOG_PREFIX "%s; reading %s/net instead", err, options.proc_root);
+      active_source = SOURCE_PROC;
+    }
+    /* Source "netlink" keeps trying at each read: the failure shows as
+     * scrape_success 0 until netlink works. */
+  }
+  report_bound_only_support();
   return 0;
 }
 
-static int scan_netlink(snapshot_t *snap, char *err, size_t err_size) {
-  if (diag == NULL && (diag = sock_diag_open(err, err_size)) == NULL)
-    return -1;
+static int dump_families(sock_diag_query_t query, inet_socket_visit_fn visit,
+                         snapshot_t *snap, char *err, size_t err_size) {
   static const int families[] = {AF_INET, AF_INET6};
   for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
-    sock_diag_query_t query = {families[i], IPPROTO_TCP,
-                               TCP_STATES_HOLDING_PORTS, 0, 0};
-    int status = sock_diag_dump(diag, &query, snapshot_add_socket, snap, err,
-                                err_size);
+    query.family = families[i];
+    int status = sock_diag_dump(diag, &query, visit, snap, err, err_size);
     if (status != 0)
       return status;
   }
   return 0;
 }
 
-/* Fills the snapshot from the active source. A netlink dump that the
- * kernel interrupted (the table changed under it) is started over. */
-static int scan_sockets(uint16_t low, uint16_t high, char *err,
-                        size_t err_size) {
-  if (active_source == SOURCE_PROC) {
-    snapshot_begin(&snapshot, low, high, &reserved);
-    return proc_net_read(options.proc_root, IPPROTO_TCP, snapshot_add_socket,
-                         &snapshot, err, err_size);
+/* Unconnected sockets first (they may hold a port exclusively), then the
+ * connected ones, filtered on the range by the kernel: see snapshot.h. */
+static int scan_netlink(protocol_read_t *read, uint16_t low, uint16_t high,
+                        char *err, size_t err_size) {
+  sock_diag_query_t unconnected = {.protocol = read->protocol};
+  sock_diag_query_t connected = {
+      .protocol = read->protocol, .port_low = low, .port_high = high};
+  if (read->protocol == IPPROTO_TCP) {
+    unconnected.states = 1u << TCP_LISTEN | 1u << INET_TCP_BOUND_INACTIVE;
+    connected.states = 0x1ffeu & ~(1u << TCP_LISTEN); /* states 1..12 */
+  } else {
+    unconnected.states = 1u << TCP_CLOSE;
+    connected.states = 1u << TCP_ESTABLISHED;
   }
+  if (diag == NULL && (diag = sock_diag_open(err, err_size)) == NULL)
+    return -errno;
+  int status = dump_families(unconnected, snapshot_add_unconnected,
+                             &read->snapshot, err, err_size);
+  if (status == 0)
+    status = dump_families(connected, snapshot_add_connected, &read->snapshot,
+                           err, err_size);
+  return status;
+}
+
+static int scan_proc(protocol_read_t *read, char *err, size_t err_size) {
+  int status =
+      proc_net_read(options.proc_root, read->protocol, snapshot_add_unconnected,
+                    &read->snapshot, err, err_size);
+  if (status == 0)
+    status =
+        proc_net_read(options.proc_root, read->protocol, snapshot_add_connected,
+                      &read->snapshot, err, err_size);
+  return status;
+}
+
+/* Fills the protocol's snapshot from the active source. A netlink dump
+ * that the kernel interrupted (the table changed under it) is started
+ * over, counting from scratch. */
+static int scan_protocol(protocol_read_t *read, uint16_t low, uint16_t high,
+                         char *err, size_t err_size) {
+  destinations_t *table =
+      read->protocol == IPPROTO_TCP && options.top_destinations > 0
+          ? &destinations
+          : NULL;
   int status = -EAGAIN;
   for (int attempt = 0; attempt < DUMP_ATTEMPTS && status == -EAGAIN;
        attempt++) {
-    snapshot_begin(&snapshot, low, high, &reserved);
-    status = scan_netlink(&snapshot, err, err_size);
+    snapshot_begin(&read->snapshot, read->protocol, low, high, &reserved,
+                   table);
+    status = active_source == SOURCE_PROC
+                 ? scan_proc(read, err, err_size)
+                 : scan_netlink(read, low, high, err, err_size);
   }
-  if (status != 0 && active_source == SOURCE_AUTO) {
+  if (status == -ENOMEM)
+    snprintf(err, err_size, "out of memory counting destinations");
+  if (status != 0 && status != -ENOMEM && active_source == SOURCE_AUTO) {
     WARNING(LOG_PREFIX "%s; reading %s/net instead from now on", err,
             options.proc_root);
     active_source = SOURCE_PROC;
-    return scan_sockets(low, high, err, err_size);
+    return scan_protocol(read, low, high, err, err_size);
   }
   return status;
 }
 
+/* ---- dispatching ---- */
+
 static void dispatch(int metric, const char *plugin_instance,
-                     const char *type_instance, gauge_t *values) {
+                     const char *type_instance, const gauge_t *values) {
   const metric_type_t *type = &metric_types[metric];
   value_list_t vl = VALUE_LIST_INIT;
   value_t converted[METRIC_TYPE_MAX_SOURCES];
@@ -195,31 +319,83 @@ static void dispatch(int metric, const char *plugin_instance,
   plugin_dispatch_values(&vl);
 }
 
-static void dispatch_open_port(uint16_t port, bool open,
-                               void *ctx __attribute__((unused))) {
-  char port_text[8];
-  snprintf(port_text, sizeof(port_text), "%u", (unsigned)port);
-  dispatch(METRIC_INSTANCE_OPEN, port_text, "", (gauge_t[]){open ? 1 : 0});
+static gauge_t ratio(unsigned used, unsigned total) {
+  return total > 0 ? (gauge_t)used / total : NAN;
 }
 
-static void dispatch_usage(const snapshot_t *snap) {
+static void dispatch_open_port(uint16_t port, bool open, void *ctx) {
+  const protocol_read_t *read = ctx;
+  char port_text[8];
+  snprintf(port_text, sizeof(port_text), "%u", (unsigned)port);
+  dispatch(METRIC_INSTANCE_OPEN, port_text, read->name,
+           (gauge_t[]){open ? 1 : 0});
+}
+
+static void dispatch_protocol(protocol_read_t *read) {
+  const snapshot_t *snap = &read->snapshot;
   unsigned used = snapshot_used(snap);
-  gauge_t ratio = snap->total > 0 ? (gauge_t)used / snap->total : NAN;
-  dispatch(METRIC_EPHEMERAL_PORTS, "", "",
-           (gauge_t[]){used, snap->total, snap->total - used, ratio});
+  dispatch(METRIC_EPHEMERAL_PORTS, read->name, "",
+           (gauge_t[]){used, snap->total, snap->total - used,
+                       ratio(used, snap->total)});
+  open_ports_report(&options.open_ports, &read->previously_open, &snap->open,
+                    dispatch_open_port, read);
+}
+
+static void dispatch_destination(const destination_key_t *key, unsigned sockets,
+                                 const snapshot_t *snap) {
+  char remote[INET6_ADDRSTRLEN + 8], local[INET6_ADDRSTRLEN];
+  if (destination_format_remote(key, remote, sizeof(remote)) != 0 ||
+      destination_format_local(key, local, sizeof(local)) != 0)
+    return;
+  unsigned used = sockets + snapshot_exclusive(snap);
+  dispatch(METRIC_DESTINATION, remote, local,
+           (gauge_t[]){used, ratio(used, snap->total)});
+}
+
+/* The busiest destinations, then once more each destination that was
+ * reported last time and is not among them now, with its current value, so
+ * write_prometheus does not serve its old value until it goes stale. */
+static void dispatch_destinations(const snapshot_t *snap) {
+  size_t count = destinations_top(&destinations, top_destinations,
+                                  options.top_destinations);
+  for (size_t i = 0; i < count; i++)
+    dispatch_destination(&top_destinations[i].key, top_destinations[i].sockets,
+                         snap);
+  for (size_t i = 0; i < reported_count; i++) {
+    const destination_t *now =
+        destinations_find(&destinations, &reported_keys[i]);
+    if (now == NULL || !now->in_top)
+      dispatch_destination(&reported_keys[i], now ? now->sockets : 0, snap);
+  }
+  for (size_t i = 0; i < count; i++)
+    reported_keys[i] = top_destinations[i].key;
+  reported_count = count;
+}
+
+static void dispatch_states(const snapshot_t *snap) {
+  unsigned counts[TCP_STATE_NAMES];
+  tcp_states_fold(snap->sockets_by_state, counts);
+  for (unsigned i = 0; i < TCP_STATE_NAMES; i++)
+    dispatch(METRIC_STATE, "", tcp_state_name(i), (gauge_t[]){counts[i]});
+}
+
+static int read_tables(char *err, size_t err_size) {
+  uint16_t low, high;
+  int status =
+      sysctl_read_port_range(options.proc_root, &low, &high, err, err_size);
+  if (status == 0)
+    status =
+        sysctl_read_reserved_ports(options.proc_root, &reserved, err, err_size);
+  if (status == 0 && options.measure_tcp)
+    status = scan_protocol(&tcp_read, low, high, err, err_size);
+  if (status == 0 && options.measure_udp)
+    status = scan_protocol(&udp_read, low, high, err, err_size);
+  return status;
 }
 
 static int ep_read(void) {
   char err[512];
-  uint16_t low, high;
-  int status =
-      sysctl_read_port_range(options.proc_root, &low, &high, err, sizeof(err));
-  if (status == 0)
-    status = sysctl_read_reserved_ports(options.proc_root, &reserved, err,
-                                        sizeof(err));
-  if (status == 0)
-    status = scan_sockets(low, high, err, sizeof(err));
-  if (status != 0) {
+  if (read_tables(err, sizeof(err)) != 0) {
     c_complain_once(LOG_ERR, &read_complaint, LOG_PREFIX "%s", err);
     dispatch(METRIC_EXPORTER, "", "", (gauge_t[]){0});
     return 0;
@@ -227,16 +403,31 @@ static int ep_read(void) {
   c_release(LOG_INFO, &read_complaint, LOG_PREFIX "reading recovered");
 
   dispatch(METRIC_EXPORTER, "", "", (gauge_t[]){1});
-  dispatch_usage(&snapshot);
-  open_ports_report(&open_ports, &snapshot.listening, dispatch_open_port, NULL);
+  if (options.measure_tcp) {
+    dispatch_protocol(&tcp_read);
+    if (options.top_destinations > 0)
+      dispatch_destinations(&tcp_read.snapshot);
+    if (options.report_states)
+      dispatch_states(&tcp_read.snapshot);
+  }
+  if (options.measure_udp)
+    dispatch_protocol(&udp_read);
   return 0;
 }
 
 static int ep_shutdown(void) {
   sock_diag_close(diag);
   diag = NULL;
+  destinations_free(&destinations);
+  free(top_destinations);
+  free(reported_keys);
+  top_destinations = NULL;
+  reported_keys = NULL;
+  reported_count = 0;
   return 0;
 }
+
+/* ---- registration ---- */
 
 static int register_data_sets(void) {
   for (size_t i = 0; i < METRIC_TYPES_NUM; i++) {
@@ -261,7 +452,8 @@ static int register_data_sets(void) {
 
 void module_register(void) {
   options_init(&options);
-  register_data_sets();
+  if (register_data_sets() != 0)
+    ERROR(LOG_PREFIX "registering the data sets failed");
   plugin_register_complex_config(PLUGIN_NAME, ep_config);
   plugin_register_init(PLUGIN_NAME, ep_init);
   plugin_register_read(PLUGIN_NAME, ep_read);

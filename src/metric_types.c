@@ -6,4 +6,8 @@ const metric_type_t metric_types[METRIC_TYPES_NUM] = {
                                 4},
     [METRIC_EXPORTER] = {"ephemeral_port_exporter", {"scrape_success"}, 1},
     [METRIC_INSTANCE_OPEN] = {"instance_open", {"ports"}, 1},
+    [METRIC_DESTINATION] = {"ephemeral_ports_destination",
+                            {"used", "usage_ratio"},
+                            2},
+    [METRIC_STATE] = {"ephemeral_ports_state", {"sockets"}, 1},
 };

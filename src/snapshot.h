@@ -1,26 +1,44 @@
-/* One read of the socket tables reduced to what the plugin reports: which
- * pool ports are held and which ports are listening. Knows no I/O and no
- * collectd; sources feed it through snapshot_add_socket. */
+/* One read of one protocol's socket table reduced to what the plugin
+ * reports: which pool ports are held, which exclusively, which ports are
+ * open, sockets by state, and (TCP) sockets per destination. Knows no I/O
+ * and no collectd; sources feed it one socket at a time. */
 #ifndef EPHEMERAL_PORTS_SNAPSHOT_H
 #define EPHEMERAL_PORTS_SNAPSHOT_H
 
+#include "destinations.h"
 #include "inet_socket.h"
 #include "portset.h"
 
+/* Kernel TCP states are 1..13 (TCP_ESTABLISHED .. TCP_BOUND_INACTIVE). */
+#define SNAPSHOT_STATES 14
+
 typedef struct {
+  int protocol;        /* IPPROTO_TCP or IPPROTO_UDP */
   portset_t pool;      /* range minus reserved */
   portset_t used;      /* pool ports held by at least one socket */
-  portset_t listening; /* any port with a TCP listener */
+  portset_t exclusive; /* pool ports held by unconnected sockets */
+  portset_t open;      /* TCP: listening; UDP: bound with no peer */
   unsigned total;      /* ports in pool */
+  unsigned sockets_by_state[SNAPSHOT_STATES]; /* sockets on pool ports */
+  destinations_t *destinations;               /* NULL: not counted */
 } snapshot_t;
 
-/* Starts a read over the range low..high with the reserved ports removed. */
-void snapshot_begin(snapshot_t *snap, uint16_t low, uint16_t high,
-                    const portset_t *reserved);
+/* Starts a read over the range low..high with the reserved ports removed.
+ * destinations (TCP only, may be NULL) is cleared and filled by the read. */
+void snapshot_begin(snapshot_t *snap, int protocol, uint16_t low, uint16_t high,
+                    const portset_t *reserved, destinations_t *destinations);
 
-/* An inet_socket_visit_fn: ctx is the snapshot_t. Always returns 0. */
-int snapshot_add_socket(const inet_socket_t *sock, void *ctx);
+/* A read visits every socket twice or its sockets in two groups:
+ * unconnected ones first (listeners, bound-only, unconnected UDP: they
+ * hold their port against every connect()), then connected ones, so that
+ * the per-destination counts leave out ports that are held exclusively.
+ * Each is an inet_socket_visit_fn taking the snapshot_t as ctx and ignores
+ * sockets of the other group; both return 0, or -ENOMEM when the
+ * destination table cannot grow. */
+int snapshot_add_unconnected(const inet_socket_t *sock, void *ctx);
+int snapshot_add_connected(const inet_socket_t *sock, void *ctx);
 
 unsigned snapshot_used(const snapshot_t *snap);
+unsigned snapshot_exclusive(const snapshot_t *snap);
 
 #endif

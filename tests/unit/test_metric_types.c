@@ -56,6 +56,9 @@ START_TEST(test_type_names_are_the_contract) {
   ck_assert_str_eq(metric_types[METRIC_EXPORTER].name,
                    "ephemeral_port_exporter");
   ck_assert_str_eq(metric_types[METRIC_INSTANCE_OPEN].name, "instance_open");
+  ck_assert_str_eq(metric_types[METRIC_DESTINATION].name,
+                   "ephemeral_ports_destination");
+  ck_assert_str_eq(metric_types[METRIC_STATE].name, "ephemeral_ports_state");
 }
 END_TEST
 
