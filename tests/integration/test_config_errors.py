@@ -24,6 +24,13 @@ BAD_CONFIGS = [
     (["NoSuchOption 1"], "NoSuchOption", None),
     (["Source \"foo\""], "Source", "foo"),
     (["ReportOpenPorts \"maybe\""], "ReportOpenPorts", "maybe"),
+    (["Protocol \"sctp\""], "Protocol", "sctp"),
+    (["Protocol 6"], "Protocol", "6"),
+    (["TopDestinations -1"], "TopDestinations", "-1"),
+    (["TopDestinations 1001"], "TopDestinations", "1001"),
+    (["TopDestinations 2.5"], "TopDestinations", "2.5"),
+    (["TopDestinations \"ten\""], "TopDestinations", "ten"),
+    (["ReportStates \"yes\""], "ReportStates", "yes"),
 ] + [
     (["%s %s" % (option, text)], option, value)
     for option in ("WatchPort", "IgnorePort")
@@ -34,7 +41,8 @@ BAD_CONFIGS = [
 
 GOOD_CONFIG = ['Source "auto"', 'ProcRoot "/proc"', "ReportOpenPorts true",
                'WatchPort 22 443 "8000-8010"', "WatchPort 1 65535",
-               'IgnorePort 5353 "60000-60100"']
+               'IgnorePort 5353 "60000-60100"', 'Protocol "tcp" "udp"',
+               "TopDestinations 5", "ReportStates true"]
 
 
 def mentions_value(line, value):
@@ -94,12 +102,20 @@ def good_config():
                           h.SCRAPE_SUCCESS)
             h.check_equal(h.plugin_log_lines(collectd.log_lines(), "error"),
                           [], "plugin ERROR lines")
-            ports = h.open_port_values(samples)
+            udp_open = {key: sample for key, sample in samples.items()
+                        if key[0] == h.OPEN_PORTS and ("type", "udp") in key[1]}
+            tcp_samples = {key: sample for key, sample in samples.items()
+                           if key not in udp_open}
+            ports = h.open_port_values(tcp_samples)
             for port in (22, 443, 1, 65535, 8000, 8010):
                 h.check_equal(ports.get(port), 0.0,
                               "watched closed port %d" % port)
             h.check_equal(ports.get(h.PROMETHEUS_PORT), 1.0,
                           "write_prometheus's listener")
+            udp_ports = {int(dict(labels)["instance_open"]): value
+                         for (_, labels), (value, _) in udp_open.items()}
+            h.check_equal(udp_ports.get(22), 0.0, "watched closed UDP port 22")
+            h.check_equal(udp_ports.get(5353), None, "ignored UDP port 5353")
 
 
 if __name__ == "__main__":
