@@ -38,6 +38,7 @@ static source_kind_t active_source;
 static sock_diag_t *diag;
 static c_complain_t read_complaint = C_COMPLAIN_INIT_STATIC;
 static bool protocol_configured;
+static bool kernel_dumps_bound_only;
 static portset_t reserved;
 /* Static: the port sets are too large for a read thread's stack to spare,
  * and reads of one plugin never overlap. */
@@ -186,16 +187,20 @@ static int ep_config(oconfig_item_t *ci) {
 
 /* ---- reading ---- */
 
-static void report_bound_only_support(void) {
-  const char *blind_spot = NULL;
-  if (active_source == SOURCE_PROC)
-    blind_spot = "/proc/net/tcp does not list them";
-  else if (diag != NULL && sock_diag_dumps_bound_only(diag) != 1)
-    blind_spot = "this kernel does not dump them";
-  if (blind_spot != NULL && options.measure_tcp)
-    INFO(LOG_PREFIX "TCP sockets that are bound but neither listening nor "
-                    "connected hold ports that are not counted: %s",
-         blind_spot);
+#define BOUND_ONLY_BLIND_SPOT                                                  \
+  LOG_PREFIX "TCP sockets that are bound but neither listening nor "           \
+             "connected hold ports that are not counted: "
+
+/* Opens the netlink socket and learns whether the kernel can dump
+ * bound-only sockets, saying once when it cannot. */
+static int open_netlink(char *err, size_t err_size) {
+  diag = sock_diag_open(err, err_size);
+  if (diag == NULL)
+    return -errno;
+  kernel_dumps_bound_only = sock_diag_dumps_bound_only(diag) == 1;
+  if (!kernel_dumps_bound_only && options.measure_tcp)
+    INFO(BOUND_ONLY_BLIND_SPOT "this kernel does not dump them");
+  return 0;
 }
 
 static int ep_init(void) {
@@ -212,17 +217,22 @@ static int ep_init(void) {
   destinations_init(&destinations);
   if (active_source != SOURCE_PROC) {
     char err[256];
-    diag = sock_diag_open(err, sizeof(err));
-    if (diag == NULL && active_source == SOURCE_AUTO) {
+    if (open_netlink(err, sizeof(err)) != 0 && active_source == SOURCE_AUTO) {
       WARNING(LOG_PREFIX "%s; reading %s/net instead", err, options.proc_root);
       active_source = SOURCE_PROC;
     }
     /* Source "netlink" keeps trying at each read: the failure shows as
      * scrape_success 0 until netlink works. */
   }
-  report_bound_only_support();
+  if (active_source == SOURCE_PROC && options.measure_tcp)
+    INFO(BOUND_ONLY_BLIND_SPOT "/proc/net/tcp does not list them");
   return 0;
 }
+
+typedef struct {
+  sock_diag_query_t query;
+  inet_socket_visit_fn visit;
+} dump_step_t;
 
 static int dump_families(sock_diag_query_t query, inet_socket_visit_fn visit,
                          snapshot_t *snap, char *err, size_t err_size) {
@@ -237,27 +247,45 @@ static int dump_families(sock_diag_query_t query, inet_socket_visit_fn visit,
 }
 
 /* Unconnected sockets first (they may hold a port exclusively), then the
- * connected ones, filtered on the range by the kernel: see snapshot.h. */
+ * connected ones: see snapshot.h. Listeners come from a LISTEN-only dump
+ * of every port, which costs O(listeners); bound-only and connected
+ * sockets only matter on pool ports, so the kernel filters those dumps to
+ * the range. */
 static int scan_netlink(protocol_read_t *read, uint16_t low, uint16_t high,
                         char *err, size_t err_size) {
-  sock_diag_query_t unconnected = {.protocol = read->protocol};
-  sock_diag_query_t connected = {
-      .protocol = read->protocol, .port_low = low, .port_high = high};
-  if (read->protocol == IPPROTO_TCP) {
-    unconnected.states = 1u << TCP_LISTEN | 1u << INET_TCP_BOUND_INACTIVE;
-    connected.states = 0x1ffeu & ~(1u << TCP_LISTEN); /* states 1..12 */
+  dump_step_t steps[3];
+  size_t count = 0;
+  int protocol = read->protocol;
+  if (protocol == IPPROTO_TCP) {
+    steps[count++] = (dump_step_t){{0, protocol, 1u << TCP_LISTEN, 0, 0},
+                                   snapshot_add_unconnected};
+    if (kernel_dumps_bound_only)
+      steps[count++] =
+          (dump_step_t){{0, protocol, 1u << INET_TCP_BOUND_INACTIVE, low, high},
+                        snapshot_add_unconnected};
+    /* Every other state, 1..12: TIME_WAIT and request sockets included. */
+    steps[count++] =
+        (dump_step_t){{0, protocol, 0x1ffeu & ~(1u << TCP_LISTEN), low, high},
+                      snapshot_add_connected};
   } else {
-    unconnected.states = 1u << TCP_CLOSE;
-    connected.states = 1u << TCP_ESTABLISHED;
+    steps[count++] = (dump_step_t){{0, protocol, 1u << TCP_CLOSE, 0, 0},
+                                   snapshot_add_unconnected};
+    steps[count++] =
+        (dump_step_t){{0, protocol, 1u << TCP_ESTABLISHED, low, high},
+                      snapshot_add_connected};
   }
-  if (diag == NULL && (diag = sock_diag_open(err, err_size)) == NULL)
-    return -errno;
-  int status = dump_families(unconnected, snapshot_add_unconnected,
-                             &read->snapshot, err, err_size);
-  if (status == 0)
-    status = dump_families(connected, snapshot_add_connected, &read->snapshot,
-                           err, err_size);
-  return status;
+  if (diag == NULL) {
+    int status = open_netlink(err, err_size);
+    if (status != 0)
+      return status;
+  }
+  for (size_t i = 0; i < count; i++) {
+    int status = dump_families(steps[i].query, steps[i].visit, &read->snapshot,
+                               err, err_size);
+    if (status != 0)
+      return status;
+  }
+  return 0;
 }
 
 static int scan_proc(protocol_read_t *read, char *err, size_t err_size) {
