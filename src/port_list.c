@@ -8,9 +8,7 @@
 
 static bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
-/* Parses the decimal digits at *cursor into a port of min_port..65535 and
- * advances *cursor past them. */
-static int parse_port(const char **cursor, unsigned min_port, uint16_t *port) {
+int port_number_parse(const char **cursor, unsigned min_port, uint16_t *port) {
   const char *p = *cursor;
   unsigned long value = 0;
   if (*p < '0' || *p > '9')
@@ -32,12 +30,12 @@ int port_range_parse(const char *text, unsigned min_port, uint16_t *first,
                      uint16_t *last) {
   const char *p = text;
   uint16_t low, high;
-  if (parse_port(&p, min_port, &low) != 0)
+  if (port_number_parse(&p, min_port, &low) != 0)
     return -1;
   high = low;
   if (*p == '-') {
     p++;
-    if (parse_port(&p, min_port, &high) != 0 || high < low)
+    if (port_number_parse(&p, min_port, &high) != 0 || high < low)
       return -1;
   }
   if (*p != '\0')

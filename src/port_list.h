@@ -5,6 +5,11 @@
 
 #include "portset.h"
 
+/* Parses the decimal digits at *cursor as a port within min_port..65535
+ * and advances *cursor past them. Returns 0, or -1 (cursor unchanged) when
+ * there are no digits or the number is out of range. */
+int port_number_parse(const char **cursor, unsigned min_port, uint16_t *port);
+
 /* Parses "N" or "A-B" (A <= B), each number within min_port..65535, with no
  * other characters. Returns 0, or -1 when the text is not such a range. */
 int port_range_parse(const char *text, unsigned min_port, uint16_t *first,

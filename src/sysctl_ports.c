@@ -21,37 +21,21 @@
 
 static bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
-static int parse_decimal(const char **cursor, unsigned long *value) {
-  const char *p = *cursor;
-  unsigned long result = 0;
-  if (*p < '0' || *p > '9')
-    return -1;
-  while (*p >= '0' && *p <= '9') {
-    result = result * 10 + (unsigned long)(*p - '0');
-    if (result > 65535)
-      return -1;
-    p++;
-  }
-  *value = result;
-  *cursor = p;
-  return 0;
-}
-
 int port_range_text_parse(const char *text, uint16_t *low, uint16_t *high) {
   const char *p = text;
-  unsigned long first, last;
-  if (parse_decimal(&p, &first) != 0 || !is_blank(*p))
+  uint16_t first, last;
+  if (port_number_parse(&p, 1, &first) != 0 || !is_blank(*p))
     return -1;
   while (is_blank(*p))
     p++;
-  if (parse_decimal(&p, &last) != 0)
+  if (port_number_parse(&p, 1, &last) != 0)
     return -1;
   if (*p == '\n')
     p++;
-  if (*p != '\0' || first < 1 || first > last)
+  if (*p != '\0' || first > last)
     return -1;
-  *low = (uint16_t)first;
-  *high = (uint16_t)last;
+  *low = first;
+  *high = last;
   return 0;
 }
 
