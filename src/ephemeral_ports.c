@@ -330,10 +330,15 @@ static int scan_protocol(protocol_read_t *read, uint16_t low, uint16_t high,
 
 /* ---- dispatching ---- */
 
+/* When the current read began: every value of a read carries it, so a
+ * value's timestamp never postdates the socket tables it was taken from. */
+static cdtime_t read_started;
+
 static void dispatch(int metric, const char *plugin_instance,
                      const char *type_instance, const gauge_t *values) {
   const metric_type_t *type = &metric_types[metric];
   value_list_t vl = VALUE_LIST_INIT;
+  vl.time = read_started;
   value_t converted[METRIC_TYPE_MAX_SOURCES];
   for (size_t i = 0; i < type->sources_num; i++)
     converted[i].gauge = values[i];
@@ -423,6 +428,7 @@ static int read_tables(char *err, size_t err_size) {
 
 static int ep_read(void) {
   char err[512];
+  read_started = cdtime();
   if (read_tables(err, sizeof(err)) != 0) {
     c_complain_once(LOG_ERR, &read_complaint, LOG_PREFIX "%s", err);
     dispatch(METRIC_EXPORTER, "", "", (gauge_t[]){0});
