@@ -721,3 +721,131 @@ def local_port(sock):
 
 def is_address_not_available(error):
     return isinstance(error, OSError) and error.errno == errno.EADDRNOTAVAIL
+
+
+# --------------------------------------------------------------------------
+# Helpers for the per-destination, UDP and state series
+
+DESTINATION_USED = "collectd_ephemeral_ports_destination_used"
+DESTINATION_RATIO = "collectd_ephemeral_ports_destination_usage_ratio"
+STATE_SOCKETS = "collectd_ephemeral_ports_state_sockets"
+
+# The states the plugin reports, in its order, and how ss -tan names them.
+TCP_STATES = ("established", "syn_sent", "syn_recv", "fin_wait1",
+              "fin_wait2", "time_wait", "close", "close_wait", "last_ack",
+              "listen", "closing")
+SS_STATE_NAMES = {"ESTAB": "established", "SYN-SENT": "syn_sent",
+                  "SYN-RECV": "syn_recv", "FIN-WAIT-1": "fin_wait1",
+                  "FIN-WAIT-2": "fin_wait2", "TIME-WAIT": "time_wait",
+                  "UNCONN": "close", "CLOSE-WAIT": "close_wait",
+                  "LAST-ACK": "last_ack", "LISTEN": "listen",
+                  "CLOSING": "closing"}
+
+
+def series_of(samples, name):
+    """[(label dict without instance, value, timestamp_ms)] of every series
+    with this name (checking that instance is the test host)."""
+    found = []
+    for (key_name, labels), (value, timestamp) in samples.items():
+        if key_name != name:
+            continue
+        label_map = dict(labels)
+        check(label_map.pop("instance", None) == HOSTNAME,
+              "unexpected instance on %s: %r" % (name, labels))
+        found.append((label_map, value, timestamp))
+    return found
+
+
+def destination_samples(samples):
+    """{(remote, local): {"used": (value, ts), "usage_ratio": (value, ts)}}
+    of every per-destination series."""
+    result = {}
+    for name, field in ((DESTINATION_USED, "used"),
+                        (DESTINATION_RATIO, "usage_ratio")):
+        for labels, value, timestamp in series_of(samples, name):
+            check(set(labels) == {"ephemeral_ports_destination", "type"},
+                  "unexpected labels on %s: %r" % (name, labels))
+            key = (labels["ephemeral_ports_destination"], labels["type"])
+            result.setdefault(key, {})[field] = (value, timestamp)
+    return result
+
+
+def state_values(samples):
+    """{state: sockets} of every collectd_ephemeral_ports_state_sockets."""
+    states = {}
+    for labels, value, _ in series_of(samples, STATE_SOCKETS):
+        check(set(labels) == {"ephemeral_ports_state"},
+              "unexpected labels on %s: %r" % (STATE_SOCKETS, labels))
+        states[labels["ephemeral_ports_state"]] = value
+    return states
+
+
+def open_port_values_by_type(samples):
+    """{type: {port: value}} of every collectd_instance_open_ports series;
+    type is "" for TCP (no type label) and "udp" for UDP."""
+    result = {}
+    for labels, value, _ in series_of(samples, OPEN_PORTS):
+        check(set(labels) in ({"instance_open"}, {"instance_open", "type"}),
+              "unexpected labels on %s: %r" % (OPEN_PORTS, labels))
+        kind = labels.get("type", "")
+        result.setdefault(kind, {})[int(labels["instance_open"])] = value
+    return result
+
+
+def ss_udp():
+    """`ss -Huan` in the current namespace, parsed like ss_tcp()."""
+    result = run(["ss", "-Huan"])
+    sockets = []
+    for line in result.stdout.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        local_address, local_port = _split_endpoint(fields[3])
+        peer_address, peer_port = _split_endpoint(fields[4])
+        sockets.append(SsSocket(fields[0], local_address, local_port,
+                                peer_address, peer_port))
+    return sockets
+
+
+def ss_state_counts(pool):
+    """{plugin state name: sockets} of ss -tan sockets with an in-pool local
+    port, with every reported state present (0 when none)."""
+    counts = dict.fromkeys(TCP_STATES, 0)
+    for sock in ss_tcp():
+        if sock.local_port not in pool:
+            continue
+        check(sock.state in SS_STATE_NAMES,
+              "ss state %r unknown to the test: %r" % (sock.state, sock))
+        counts[SS_STATE_NAMES[sock.state]] += 1
+    return counts
+
+
+def ss_destination_counts(pool):
+    """{(remote, local): sockets} of ss -tan connected sockets with an
+    in-pool local port, labelled the way the plugin labels destinations
+    ("127.0.0.1:9000" / "[::1]:9000", "127.0.0.1" / "::1").  Sockets whose
+    local port also has a listener are left out (held exclusively)."""
+    table = ss_tcp()
+    listening = {s.local_port for s in table if s.state == "LISTEN"}
+    counts = {}
+    for sock in table:
+        if sock.local_port not in pool or sock.peer_port is None or \
+                sock.local_port in listening:
+            continue
+        key = ("%s:%d" % (sock.peer_address, sock.peer_port),
+               sock.local_address.strip("[]"))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def wait_for_read_after(collectd, since, timeout=15.0):
+    """Like wait_for_fresh_read, but returns the scrape of the read that
+    follows the first fresh one.  Reads of one plugin never overlap, so that
+    read's scan started after the first fresh read had dispatched, hence
+    after `since`, however long a loaded machine stalls a read between its
+    scan and its dispatch."""
+    first = wait_for_fresh_read(collectd, since, timeout)
+    first_ms = sample(first, SCRAPE_SUCCESS)[1]
+    # wait_for_fresh_read wants a timestamp above since + margin.
+    return wait_for_fresh_read(
+        collectd, first_ms / 1000.0 - FRESH_READ_MARGIN_S + 0.0005, timeout)
