@@ -236,6 +236,10 @@ typedef struct {
 
 static int dump_families(sock_diag_query_t query, inet_socket_visit_fn visit,
                          snapshot_t *snap, char *err, size_t err_size) {
+  if (query.protocol == IPPROTO_TCP) {
+    query.family = AF_UNSPEC; /* one kernel walk for IPv4 and IPv6 */
+    return sock_diag_dump(diag, &query, visit, snap, err, err_size);
+  }
   static const int families[] = {AF_INET, AF_INET6};
   for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
     query.family = families[i];

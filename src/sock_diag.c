@@ -119,7 +119,8 @@ static int walk_buffer(dump_walk_t *w, const void *buf, size_t len) {
         w->end_error = end_error(nlh);
         if (w->end_error == -EBADMSG)
           return -EBADMSG;
-      } else if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+      } else if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY ||
+                 nlh->nlmsg_type == TCPDIAG_GETSOCK) {
         int rc = visit_socket(w, nlh);
         if (rc != 0)
           return rc;
@@ -231,18 +232,27 @@ static void put_port_filter(struct nlmsghdr *nlh, uint16_t low, uint16_t high) {
 static int send_request(sock_diag_t *diag, const sock_diag_query_t *query) {
   union {
     struct nlmsghdr align;
-    char bytes[NLMSG_SPACE(sizeof(struct inet_diag_req_v2)) + MNL_ATTR_HDRLEN +
+    char bytes[NLMSG_SPACE(sizeof(struct inet_diag_req)) + MNL_ATTR_HDRLEN +
                4 * sizeof(struct inet_diag_bc_op)];
   } req = {0};
   struct nlmsghdr *nlh = mnl_nlmsg_put_header(req.bytes);
-  nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   nlh->nlmsg_seq = diag->seq;
-  struct inet_diag_req_v2 *r = mnl_nlmsg_put_extra_header(nlh, sizeof(*r));
-  r->sdiag_family = (uint8_t)query->family;
-  r->sdiag_protocol = (uint8_t)query->protocol;
-  r->idiag_ext = 0;
-  r->idiag_states = query->states;
+  if (query->family == AF_UNSPEC) {
+    /* The older TCP-only request: the kernel walks its tables once for
+     * both families, where SOCK_DIAG_BY_FAMILY walks them once per family
+     * (the walk, not the copying, is most of a dump's cost). */
+    nlh->nlmsg_type = TCPDIAG_GETSOCK;
+    struct inet_diag_req *r = mnl_nlmsg_put_extra_header(nlh, sizeof(*r));
+    r->idiag_family = AF_INET;
+    r->idiag_states = query->states;
+  } else {
+    nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    struct inet_diag_req_v2 *r = mnl_nlmsg_put_extra_header(nlh, sizeof(*r));
+    r->sdiag_family = (uint8_t)query->family;
+    r->sdiag_protocol = (uint8_t)query->protocol;
+    r->idiag_states = query->states;
+  }
   if (query->port_low != 0 || query->port_high != 0)
     put_port_filter(nlh, query->port_low, query->port_high);
 
@@ -284,6 +294,10 @@ int sock_diag_dump(sock_diag_t *diag, const sock_diag_query_t *query,
                    size_t err_size) {
   int family = query->family;
   int protocol = query->protocol;
+  if (family == AF_UNSPEC && protocol != IPPROTO_TCP) {
+    set_err(err, err_size, "both families at once", EINVAL);
+    return -EINVAL;
+  }
   if (diag->nl == NULL) {
     int rc = diag_connect(diag, err, err_size);
     if (rc != 0)

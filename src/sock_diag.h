@@ -13,10 +13,10 @@ typedef struct sock_diag sock_diag_t;
 /* Which sockets a dump returns; the kernel filters, so sockets outside
  * the query are never copied to user space. */
 typedef struct {
-  int family;         /* AF_INET or AF_INET6 */
-  int protocol;       /* IPPROTO_TCP or IPPROTO_UDP */
-  uint32_t states;    /* 1 << state for each kernel TCP state wanted */
-  uint16_t port_low;  /* local port within port_low..port_high; */
+  int family;        /* AF_INET, AF_INET6, or for TCP AF_UNSPEC: both at once */
+  int protocol;      /* IPPROTO_TCP or IPPROTO_UDP */
+  uint32_t states;   /* 1 << state for each kernel TCP state wanted */
+  uint16_t port_low; /* local port within port_low..port_high; */
   uint16_t port_high; /* both 0: any local port */
 } sock_diag_query_t;
 

@@ -8,6 +8,7 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,13 +32,15 @@ typedef struct {
   inet_socket_t socks[MAX_SEEN];
   size_t count;
   size_t stop_after; /* 0 = never stop */
-  uint16_t keep[2];  /* when set, only sockets on these local ports */
+  uint16_t keep[4];  /* when set, only sockets on these local ports */
 } seen_t;
 
 static int collect(const inet_socket_t *sock, void *ctx) {
   seen_t *seen = ctx;
-  if (seen->keep[0] != 0 && sock->local_port != seen->keep[0] &&
-      sock->local_port != seen->keep[1])
+  bool kept = seen->keep[0] == 0;
+  for (size_t i = 0; i < 4 && !kept; i++)
+    kept = seen->keep[i] != 0 && sock->local_port == seen->keep[i];
+  if (!kept)
     return 0; /* a live host's other sockets */
   ck_assert_uint_lt(seen->count, MAX_SEEN);
   seen->socks[seen->count++] = *sock;
@@ -492,6 +495,42 @@ END_TEST
 START_TEST(live_tcp6) { live_dump(AF_INET6, "::1"); }
 END_TEST
 
+/* AF_UNSPEC asks for both families in one TCP dump. */
+START_TEST(live_tcp_both_families) {
+  char err[256] = "";
+  sock_diag_t *diag = sock_diag_open(err, sizeof(err));
+  ck_assert_msg(diag != NULL, "%s", err);
+  live_pair_t v4 = open_pair(AF_INET);
+  live_pair_t v6 = open_pair(AF_INET6);
+  seen_t *s = calloc(1, sizeof(*s));
+  ck_assert_ptr_nonnull(s);
+  *s = (seen_t){
+      .keep = {v4.listen_port, v4.client_port, v6.listen_port, v6.client_port}};
+
+  sock_diag_query_t both = {AF_UNSPEC, IPPROTO_TCP, ALL_STATES, 0, 0};
+  int rc = sock_diag_dump(diag, &both, collect, s, err, sizeof(err));
+  ck_assert_msg(rc == 0, "dump: %d %s", rc, err);
+  ck_assert_uint_eq(
+      count_matches(s, TCP_LISTEN, v4.listen_port, 0, "127.0.0.1", AF_INET), 1);
+  ck_assert_uint_eq(count_matches(s, TCP_ESTABLISHED, v4.client_port,
+                                  v4.listen_port, "127.0.0.1", AF_INET),
+                    1);
+  ck_assert_uint_eq(
+      count_matches(s, TCP_LISTEN, v6.listen_port, 0, "::1", AF_INET6), 1);
+  ck_assert_uint_eq(count_matches(s, TCP_ESTABLISHED, v6.client_port,
+                                  v6.listen_port, "::1", AF_INET6),
+                    1);
+
+  sock_diag_query_t udp_both = {AF_UNSPEC, IPPROTO_UDP, ALL_STATES, 0, 0};
+  ck_assert_int_eq(
+      sock_diag_dump(diag, &udp_both, collect, s, err, sizeof(err)), -EINVAL);
+  close_pair(&v4);
+  close_pair(&v6);
+  free(s);
+  sock_diag_close(diag);
+}
+END_TEST
+
 START_TEST(live_missing_protocol) {
   char err[256] = "";
   sock_diag_t *diag = sock_diag_open(err, sizeof(err));
@@ -544,6 +583,7 @@ static Suite *sock_diag_suite(void) {
   tcase_add_test(live, live_tcp4);
   tcase_add_test(live, live_tcp6);
   tcase_add_test(live, live_missing_protocol);
+  tcase_add_test(live, live_tcp_both_families);
   suite_add_tcase(s, live);
   return s;
 }
