@@ -1,0 +1,224 @@
+/* Benchmark floor: the least a reader of the TCP socket table can do.
+ * Sends one inet_diag dump request per address family (AF_INET, then
+ * AF_INET6; or one for both with -1) over a libmnl socket, counts the sockets
+ * in the replies and does nothing else with them; repeats that REPEAT times and
+ * prints the CPU time (this process, user + system: the kernel builds a dump
+ * inside our own send and receive calls) per pair of dumps.
+ *
+ * Modes:
+ *   filtered  every state, local port within the ephemeral range (the kernel
+ *             filters with inet_diag bytecode): the smallest dump from which
+ *             pool usage can be counted
+ *   all       every state, no filter: every TCP socket is copied out
+ *   listen    LISTEN and bound-only sockets (the query the plugin uses for
+ *             open ports and exclusively held ports)
+ *   listen-only  LISTEN alone
+ * -s MASK replaces the mode's state mask (1 << state for each state).
+ * -1 makes one TCPDIAG_GETSOCK request instead of the two by family: the
+ *    kernel answers it with both families from one walk of its tables.
+ *
+ * Output, one line: mode=M repeat=R sockets=S cpu_ns_per_read=N */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUFFER_SIZE 32768
+#define STATE_LISTEN 10
+#define STATE_BOUND_INACTIVE 13
+#define ALL_STATES 0x3ffeu /* 1 (ESTABLISHED) .. 13 (BOUND_INACTIVE) */
+
+typedef struct {
+  uint32_t states;
+  int filter;
+  uint16_t low, high;
+} query_t;
+
+static void die(const char *what) {
+  fprintf(stderr, "floor: %s: %s\n", what, strerror(errno));
+  exit(1);
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: floor [-n REPEAT] "
+                  "[-m filtered|all|listen|listen-only] [-r LOW-HIGH] "
+                  "[-s STATE_MASK] [-1]\n");
+  exit(2);
+}
+
+static int count_socket(const struct nlmsghdr *nlh, void *data) {
+  (void)nlh;
+  (*(long *)data)++;
+  return MNL_CB_OK;
+}
+
+/* family AF_UNSPEC: the old TCPDIAG_GETSOCK request, which the kernel
+ * answers with IPv4 and IPv6 sockets from one walk of its tables. */
+static long dump(struct mnl_socket *nl, char *buf, int family, const query_t *q,
+                 unsigned seq) {
+  struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  nlh->nlmsg_seq = seq;
+  if (family == AF_UNSPEC) {
+    nlh->nlmsg_type = TCPDIAG_GETSOCK;
+    struct inet_diag_req *req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+    req->idiag_family = AF_INET; /* ignored: both families are dumped */
+    req->idiag_states = q->states;
+  } else {
+    nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    struct inet_diag_req_v2 *req =
+        mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+    req->sdiag_family = (uint8_t)family;
+    req->sdiag_protocol = IPPROTO_TCP;
+    req->idiag_states = q->states;
+  }
+  if (q->filter) {
+    /* Accept when low <= local port <= high: each op jumps "yes" bytes when
+     * its test holds, "no" bytes when not; landing 4 bytes past the end
+     * rejects. */
+    const struct inet_diag_bc_op ops[] = {
+        {INET_DIAG_BC_S_GE, 8, 20},
+        {0, 0, q->low},
+        {INET_DIAG_BC_S_LE, 8, 12},
+        {0, 0, q->high},
+    };
+    mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof(ops), ops);
+  }
+  if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+    die("sendto");
+
+  unsigned portid = mnl_socket_get_portid(nl);
+  long sockets = 0;
+  for (;;) {
+    ssize_t n = mnl_socket_recvfrom(nl, buf, BUFFER_SIZE);
+    if (n < 0)
+      die("recvfrom");
+    int rc = mnl_cb_run(buf, (size_t)n, seq, portid, count_socket, &sockets);
+    if (rc == MNL_CB_ERROR)
+      die("dump");
+    if (rc == MNL_CB_STOP)
+      return sockets;
+  }
+}
+
+static double cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+    die("clock_gettime");
+  return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void read_range(uint16_t *low, uint16_t *high) {
+  FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+  unsigned a, b;
+  if (f == NULL)
+    die("ip_local_port_range");
+  if (fscanf(f, "%u %u", &a, &b) != 2 || a > b || b > 65535) {
+    fprintf(stderr, "floor: cannot parse ip_local_port_range\n");
+    exit(1);
+  }
+  fclose(f);
+  *low = (uint16_t)a;
+  *high = (uint16_t)b;
+}
+
+int main(int argc, char **argv) {
+  long repeat = 10;
+  const char *mode = "filtered";
+  const char *range = NULL;
+  long mask = -1;
+  int one_pass = 0;
+  int opt;
+  while ((opt = getopt(argc, argv, "n:m:r:s:1")) != -1) {
+    switch (opt) {
+    case 'n':
+      repeat = strtol(optarg, NULL, 10);
+      if (repeat < 1 || repeat > 1000000)
+        usage();
+      break;
+    case 'm':
+      mode = optarg;
+      break;
+    case 'r':
+      range = optarg;
+      break;
+    case '1':
+      one_pass = 1;
+      break;
+    case 's':
+      mask = strtol(optarg, NULL, 0);
+      if (mask < 1 || mask > 0xffff)
+        usage();
+      break;
+    default:
+      usage();
+    }
+  }
+  if (optind != argc)
+    usage();
+
+  query_t q = {.states = ALL_STATES};
+  if (strcmp(mode, "filtered") == 0) {
+    q.filter = 1;
+    if (range != NULL) {
+      unsigned a, b;
+      if (sscanf(range, "%u-%u", &a, &b) != 2 || a > b || b > 65535)
+        usage();
+      q.low = (uint16_t)a;
+      q.high = (uint16_t)b;
+    } else {
+      read_range(&q.low, &q.high);
+    }
+  } else if (strcmp(mode, "listen") == 0) {
+    q.states = 1u << STATE_LISTEN | 1u << STATE_BOUND_INACTIVE;
+  } else if (strcmp(mode, "listen-only") == 0) {
+    q.states = 1u << STATE_LISTEN;
+  } else if (strcmp(mode, "all") != 0) {
+    usage();
+  }
+
+  if (mask > 0)
+    q.states = (uint32_t)mask;
+
+  struct mnl_socket *nl = mnl_socket_open(NETLINK_SOCK_DIAG);
+  if (nl == NULL)
+    die("mnl_socket_open");
+  if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+    die("mnl_socket_bind");
+  static union {
+    struct nlmsghdr align;
+    char bytes[BUFFER_SIZE];
+  } buf;
+
+  unsigned seq = 1;
+  long sockets = 0;
+  /* One untimed pass warms the caches and faults the buffer in. */
+  const int one[] = {AF_UNSPEC}, both[] = {AF_INET, AF_INET6};
+  const int *families = one_pass ? one : both;
+  size_t passes = one_pass ? 1 : 2;
+  for (size_t f = 0; f < passes; f++)
+    dump(nl, buf.bytes, families[f], &q, seq++);
+  double start = cpu_ns();
+  for (long i = 0; i < repeat; i++) {
+    sockets = 0;
+    for (size_t f = 0; f < passes; f++)
+      sockets += dump(nl, buf.bytes, families[f], &q, seq++);
+  }
+  double elapsed = cpu_ns() - start;
+  mnl_socket_close(nl);
+  printf("mode=%s%s repeat=%ld sockets=%ld cpu_ns_per_read=%.0f\n", mode,
+         one_pass ? "-one-pass" : "", repeat, sockets,
+         elapsed / (double)repeat);
+  return 0;
+}
