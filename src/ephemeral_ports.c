@@ -229,11 +229,6 @@ static int ep_init(void) {
   return 0;
 }
 
-typedef struct {
-  sock_diag_query_t query;
-  inet_socket_visit_fn visit;
-} dump_step_t;
-
 static int dump_families(sock_diag_query_t query, inet_socket_visit_fn visit,
                          snapshot_t *snap, char *err, size_t err_size) {
   if (query.protocol == IPPROTO_TCP) {
@@ -250,46 +245,38 @@ static int dump_families(sock_diag_query_t query, inet_socket_visit_fn visit,
   return 0;
 }
 
-/* Unconnected sockets first (they may hold a port exclusively), then the
- * connected ones: see snapshot.h. Listeners come from a LISTEN-only dump
- * of every port, which costs O(listeners); bound-only and connected
- * sockets only matter on pool ports, so the kernel filters those dumps to
- * the range. */
+/* Listeners first, from a LISTEN-only dump of every port (cost
+ * O(listeners)): their accepted sockets share their port, which must be
+ * known as exclusive before connected sockets are counted per destination.
+ * Then everything else on pool ports in one dump that the kernel filters
+ * to the range; bound-only sockets ride along, which costs the kernel far
+ * less than a walk of its bind table of their own (see docs/BENCHMARKS.md).
+ * UDP: unconnected sockets of every port, then connected ones in range. */
 static int scan_netlink(protocol_read_t *read, uint16_t low, uint16_t high,
                         char *err, size_t err_size) {
-  dump_step_t steps[3];
-  size_t count = 0;
-  int protocol = read->protocol;
-  if (protocol == IPPROTO_TCP) {
-    steps[count++] = (dump_step_t){{0, protocol, 1u << TCP_LISTEN, 0, 0},
-                                   snapshot_add_unconnected};
+  sock_diag_query_t unconnected = {0, read->protocol, 0, 0, 0};
+  sock_diag_query_t rest = {0, read->protocol, 0, low, high};
+  if (read->protocol == IPPROTO_TCP) {
+    unconnected.states = 1u << TCP_LISTEN;
+    /* TCP_ESTABLISHED .. TCP_NEW_SYN_RECV but LISTEN, TIME_WAIT included. */
+    rest.states = 0x1ffeu & ~(1u << TCP_LISTEN);
     if (kernel_dumps_bound_only)
-      steps[count++] =
-          (dump_step_t){{0, protocol, 1u << INET_TCP_BOUND_INACTIVE, low, high},
-                        snapshot_add_unconnected};
-    /* Every other state, 1..12: TIME_WAIT and request sockets included. */
-    steps[count++] =
-        (dump_step_t){{0, protocol, 0x1ffeu & ~(1u << TCP_LISTEN), low, high},
-                      snapshot_add_connected};
+      rest.states |= 1u << INET_TCP_BOUND_INACTIVE;
   } else {
-    steps[count++] = (dump_step_t){{0, protocol, 1u << TCP_CLOSE, 0, 0},
-                                   snapshot_add_unconnected};
-    steps[count++] =
-        (dump_step_t){{0, protocol, 1u << TCP_ESTABLISHED, low, high},
-                      snapshot_add_connected};
+    unconnected.states = 1u << TCP_CLOSE;
+    rest.states = 1u << TCP_ESTABLISHED;
   }
   if (diag == NULL) {
     int status = open_netlink(err, err_size);
     if (status != 0)
       return status;
   }
-  for (size_t i = 0; i < count; i++) {
-    int status = dump_families(steps[i].query, steps[i].visit, &read->snapshot,
-                               err, err_size);
-    if (status != 0)
-      return status;
-  }
-  return 0;
+  int status = dump_families(unconnected, snapshot_add_unconnected,
+                             &read->snapshot, err, err_size);
+  if (status == 0)
+    status = dump_families(rest, snapshot_add_socket, &read->snapshot, err,
+                           err_size);
+  return status;
 }
 
 static int scan_proc(protocol_read_t *read, char *err, size_t err_size) {

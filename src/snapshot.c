@@ -61,6 +61,11 @@ int snapshot_add_connected(const inet_socket_t *sock, void *ctx) {
   return destinations_add(snap->destinations, &key);
 }
 
+int snapshot_add_socket(const inet_socket_t *sock, void *ctx) {
+  return is_unconnected(sock) ? snapshot_add_unconnected(sock, ctx)
+                              : snapshot_add_connected(sock, ctx);
+}
+
 unsigned snapshot_used(const snapshot_t *snap) {
   return portset_count(&snap->used);
 }

@@ -38,6 +38,12 @@ void snapshot_begin(snapshot_t *snap, int protocol, uint16_t low, uint16_t high,
 int snapshot_add_unconnected(const inet_socket_t *sock, void *ctx);
 int snapshot_add_connected(const inet_socket_t *sock, void *ctx);
 
+/* Either of the two above, as the socket is, for one dump of both kinds:
+ * bound-only TCP sockets among the connected ones, once the listeners are
+ * in. (A connected socket that shares a bound-only socket's port, which
+ * takes SO_REUSEADDR, may then count for its destination too.) */
+int snapshot_add_socket(const inet_socket_t *sock, void *ctx);
+
 unsigned snapshot_used(const snapshot_t *snap);
 unsigned snapshot_exclusive(const snapshot_t *snap);
 

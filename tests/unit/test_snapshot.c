@@ -175,6 +175,25 @@ START_TEST(test_destinations_leave_out_exclusive_ports) {
 }
 END_TEST
 
+START_TEST(test_add_socket_sorts_by_kind) {
+  begin(IPPROTO_TCP, &table);
+  inet_socket_t bound = tcp_socket(AF_INET, TCP_CLOSE, 40007);
+  inet_socket_t to_a =
+      connected("10.0.0.2", 40008, "203.0.113.7", 443, TCP_ESTABLISHED);
+  ck_assert_int_eq(snapshot_add_socket(&bound, &snap), 0);
+  ck_assert_int_eq(snapshot_add_socket(&to_a, &snap), 0);
+  destination_key_t key;
+  destination_key_of(&to_a, &key);
+  ck_assert_uint_eq(snapshot_used(&snap), 2);
+  ck_assert_uint_eq(snapshot_exclusive(&snap), 1);
+  ck_assert(portset_has(&snap.exclusive, 40007));
+  ck_assert_uint_eq(table.count, 1);
+  ck_assert_uint_eq(destinations_find(&table, &key)->sockets, 1);
+  ck_assert_uint_eq(snap.sockets_by_state[TCP_CLOSE], 1);
+  ck_assert_uint_eq(snap.sockets_by_state[TCP_ESTABLISHED], 1);
+}
+END_TEST
+
 START_TEST(test_begin_forgets_the_previous_read) {
   begin(IPPROTO_TCP, &table);
   add(tcp_socket(AF_INET, TCP_LISTEN, 40003));
@@ -211,6 +230,7 @@ int main(void) {
   tcase_add_test(tc, test_port_zero_is_never_open);
   tcase_add_test(tc, test_udp_open_is_bound_without_peer);
   tcase_add_test(tc, test_destinations_leave_out_exclusive_ports);
+  tcase_add_test(tc, test_add_socket_sorts_by_kind);
   tcase_add_test(tc, test_begin_forgets_the_previous_read);
   tcase_add_test(tc, test_full_range_every_port_used);
   suite_add_tcase(suite, tc);
