@@ -631,7 +631,11 @@ def _split_endpoint(text):
 def ss_tcp():
     """`ss -Htan` in the current namespace, parsed.  (No ss state filter:
     with one, ss leaves out the State column.)"""
-    result = run(["ss", "-Htan"])
+    return _ss_table("-Htan")
+
+
+def _ss_table(flags):
+    result = run(["ss", flags])
     sockets = []
     for line in result.stdout.splitlines():
         fields = line.split()
@@ -794,17 +798,7 @@ def open_port_values_by_type(samples):
 
 def ss_udp():
     """`ss -Huan` in the current namespace, parsed like ss_tcp()."""
-    result = run(["ss", "-Huan"])
-    sockets = []
-    for line in result.stdout.splitlines():
-        fields = line.split()
-        if len(fields) < 5:
-            continue
-        local_address, local_port = _split_endpoint(fields[3])
-        peer_address, peer_port = _split_endpoint(fields[4])
-        sockets.append(SsSocket(fields[0], local_address, local_port,
-                                peer_address, peer_port))
-    return sockets
+    return _ss_table("-Huan")
 
 
 def ss_state_counts(pool):
