@@ -33,8 +33,6 @@ int source_kind_parse(const char *text, source_kind_t *kind) {
   return -1;
 }
 
-const char *source_kind_name(source_kind_t kind) { return source_names[kind]; }
-
 int protocol_parse(const char *text, int *protocol) {
   if (strcasecmp(text, "tcp") == 0)
     *protocol = IPPROTO_TCP;

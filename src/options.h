@@ -28,7 +28,6 @@ void options_init(options_t *opts);
 
 /* "auto", "netlink" or "proc", case-insensitive. Returns 0 or -1. */
 int source_kind_parse(const char *text, source_kind_t *kind);
-const char *source_kind_name(source_kind_t kind);
 
 /* "tcp" or "udp", case-insensitive, as IPPROTO_TCP or IPPROTO_UDP.
  * Returns 0 or -1. */
