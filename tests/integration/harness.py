@@ -16,6 +16,8 @@ Environment (set by the automake test harness):
   FIXTURES_DIR               tests/fixtures (unused: tests that need a
                              ProcRoot write one in their temp dir)
   EP_KEEP_TMP=1              keep the temp dirs (for debugging)
+  EP_COLLECTD_PRELOAD        LD_PRELOAD for collectd (a sanitizer runtime
+                             when the plugin is built with sanitizers)
 """
 
 import errno
@@ -281,14 +283,14 @@ def plugin_block(options):
 
 
 def collectd_config(tmp, plugin_dir, ephemeral_ports_block,
-                    write_prometheus_options=()):
+                    write_prometheus_options=(), interval=1, extra_config=""):
     wp_body = "".join("  %s\n" % line for line in
                       ['Port "%d"' % PROMETHEUS_PORT]
                       + list(write_prometheus_options))
     return (
         'Hostname "%s"\n' % HOSTNAME
         + "FQDNLookup false\n"
-        + "Interval 1\n"
+        + "Interval %g\n" % interval
         + 'BaseDir "%s"\n' % tmp.path
         + 'PIDFile "%s"\n' % tmp.join("collectd.pid")
         + 'PluginDir "%s"\n' % plugin_dir
@@ -305,42 +307,55 @@ def collectd_config(tmp, plugin_dir, ephemeral_ports_block,
         + ephemeral_ports_block
         + "\n"
         + "LoadPlugin write_prometheus\n"
-        + "<Plugin write_prometheus>\n" + wp_body + "</Plugin>\n")
+        + "<Plugin write_prometheus>\n" + wp_body + "</Plugin>\n"
+        + extra_config)
 
 
-def copy_plugins(plugin_dir):
-    """collectd refuses symlinked plugins: copy them."""
+def copy_plugins(plugin_dir, extra_plugins=()):
+    """collectd refuses symlinked plugins: copy them.  extra_plugins names
+    more stock plugins, e.g. "write_graphite"."""
     os.makedirs(plugin_dir, exist_ok=True)
     shutil.copy(plugin_so_path(), os.path.join(plugin_dir,
                                                "ephemeral_ports.so"))
-    for name in ("write_prometheus.so", "logfile.so"):
-        shutil.copy(os.path.join(stock_plugin_dir(), name),
-                    os.path.join(plugin_dir, name))
+    for name in ("write_prometheus", "logfile") + tuple(extra_plugins):
+        shutil.copy(os.path.join(stock_plugin_dir(), name + ".so"),
+                    os.path.join(plugin_dir, name + ".so"))
 
 
 class Collectd:
     """One collectd process, in the foreground, in the current namespace."""
 
     def __init__(self, tmp, ephemeral_ports_block,
-                 write_prometheus_options=()):
+                 write_prometheus_options=(), interval=1, extra_config="",
+                 extra_plugins=(), command_prefix=(), extra_env=None):
+        """command_prefix runs collectd under another program (valgrind);
+        extra_env adds to collectd's environment."""
         self.tmp = tmp
         self.plugin_dir = tmp.join("plugins")
         self.config_path = tmp.join("collectd.conf")
         self.log_path = tmp.join("collectd.log")
         self.output_path = tmp.join("collectd.out")
         self.process = None
-        copy_plugins(self.plugin_dir)
+        self.command_prefix = list(command_prefix)
+        self.env = dict(os.environ)
+        preload = os.environ.get("EP_COLLECTD_PRELOAD")
+        if preload:
+            self.env["LD_PRELOAD"] = preload
+        self.env.update(extra_env or {})
+        copy_plugins(self.plugin_dir, extra_plugins)
         with open(self.config_path, "w") as handle:
             handle.write(collectd_config(tmp, self.plugin_dir,
                                          ephemeral_ports_block,
-                                         write_prometheus_options))
+                                         write_prometheus_options, interval,
+                                         extra_config))
 
     def start(self):
         self._output = open(self.output_path, "w")
         self.process = subprocess.Popen(
-            [collectd_bin(), "-f", "-C", self.config_path],
+            self.command_prefix + [collectd_bin(), "-f", "-C",
+                                   self.config_path],
             stdin=subprocess.DEVNULL, stdout=self._output,
-            stderr=subprocess.STDOUT)
+            stderr=subprocess.STDOUT, env=self.env)
         return self
 
     def run_to_exit(self, timeout):
