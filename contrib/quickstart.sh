@@ -11,10 +11,33 @@ build=$top/build
 packages=(gcc make autoconf automake libtool pkg-config libc6-dev libmnl-dev
   check collectd-core collectd-dev libmicrohttpd12 libprotobuf-c1 iproute2
   procps python3)
+# The tests also start the real receivers and build the .deb.
+test_packages=(prometheus graphite-carbon python3-whisper influxdb
+  influxdb-client valgrind debhelper dpkg-dev fakeroot)
+
+# Packages with a daemon (prometheus, influxdb) start it on install; the
+# tests start their own, on loopback in a namespace. Debian's policy-rc.d
+# hook stops that for the duration of the install.
+apt_install_without_starting_services() {
+  local policy=/usr/sbin/policy-rc.d ours=
+  if [ ! -e $policy ]; then
+    printf '#!/bin/sh\nexit 101\n' >$policy
+    chmod 755 $policy
+    ours=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends "$@"
+  if [ -n "$ours" ]; then
+    rm -f $policy
+    trap - EXIT
+  fi
+}
 
 install_missing() {
   local missing=() package
-  for package in "${packages[@]}"; do
+  for package in "$@"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null |
       grep -q 'install ok installed' || missing+=("$package")
   done
@@ -23,9 +46,7 @@ install_missing() {
     echo "quickstart: run as root to install: ${missing[*]}" >&2
     exit 1
   fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    --no-install-recommends "${missing[@]}"
+  apt_install_without_starting_services "${missing[@]}"
 }
 
 build_plugin() {
@@ -71,12 +92,12 @@ CONF
 
 case "${1:-}" in
 run)
-  install_missing
+  install_missing "${packages[@]}"
   build_plugin
   run_collectd
   ;;
 test)
-  install_missing
+  install_missing "${packages[@]}" "${test_packages[@]}"
   build_plugin
   make check VERBOSE=1 AM_COLOR_TESTS=no
   ;;
