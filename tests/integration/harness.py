@@ -420,6 +420,67 @@ class Collectd:
         return False
 
 
+class Daemon:
+    """A server the test starts in the current namespace (a receiver such
+    as Prometheus or carbon-cache), its output in a log file."""
+
+    def __init__(self, argv, log_path, env=None, cwd=None):
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = env
+        self.cwd = cwd
+        self.process = None
+        self._output = None
+
+    def start(self):
+        self._output = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL, stdout=self._output,
+            stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd)
+        return self
+
+    def wait_listening(self, port, timeout=30):
+        """Waits until 127.0.0.1:port accepts a TCP connection."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                fail("%s exited with status %d at startup\n%s"
+                     % (self.argv[0], self.process.returncode,
+                        self.diagnostics()))
+            try:
+                close_with_reset(connect_from_fixed_port(port, 1.0))
+                return self
+            except OSError:
+                time.sleep(0.1)
+        fail("%s did not listen on %d within %d s\n%s"
+             % (self.argv[0], port, timeout, self.diagnostics()))
+
+    def stop(self):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._output.close()
+
+    def diagnostics(self):
+        return "--- %s output ---\n%s--- end ---" % (
+            self.argv[0], read_text(self.log_path))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
+        if exc_type is not None:
+            print(self.diagnostics(), flush=True)
+        return False
+
+
 def read_text(path):
     try:
         with open(path, errors="replace") as handle:
@@ -455,15 +516,28 @@ def close_with_reset(sock):
     sock.close()
 
 
-def http_get_metrics(timeout=5.0):
+def connect_from_fixed_port(port, timeout):
+    """A TCP connection to 127.0.0.1:port from a client port outside every
+    test's range, so that it takes no ephemeral port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.settimeout(timeout)
         sock.bind(("127.0.0.1", next_scrape_client_port()))
-        sock.connect(("127.0.0.1", PROMETHEUS_PORT))
-        sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-                     b"Accept: text/plain\r\nConnection: close\r\n\r\n")
+        sock.connect(("127.0.0.1", port))
+    except OSError:
+        close_with_reset(sock)
+        raise
+    return sock
+
+
+def http_get(port, path, timeout=5.0):
+    """GET http://127.0.0.1:port/path; returns (status code, body)."""
+    sock = connect_from_fixed_port(port, timeout)
+    try:
+        sock.sendall(("GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                      "Accept: text/plain\r\nConnection: close\r\n\r\n"
+                      % path).encode())
         chunks = []
         while True:
             chunk = sock.recv(65536)
@@ -475,8 +549,16 @@ def http_get_metrics(timeout=5.0):
     response = b"".join(chunks).decode("utf-8", "replace")
     head, _, body = response.partition("\r\n\r\n")
     status_line = head.split("\r\n", 1)[0]
-    if " 200 " not in status_line + " ":
-        fail("scrape answered %r" % status_line)
+    fields = status_line.split()
+    if len(fields) < 2 or not fields[1].isdigit():
+        fail("GET %s answered %r" % (path, status_line))
+    return int(fields[1]), body
+
+
+def http_get_metrics(timeout=5.0):
+    status, body = http_get(PROMETHEUS_PORT, "/metrics", timeout)
+    if status != 200:
+        fail("scrape answered %d" % status)
     return body
 
 
