@@ -94,7 +94,11 @@ def package_preflight():
             raise h.TestSkip("%s not found (install dpkg-dev, man-db)" % tool)
     if not os.access(COLLECTD, os.X_OK):
         raise h.TestSkip("%s not found: install collectd-core" % COLLECTD)
-    if not package_installed():
+    status = package_status()
+    if status not in ("installed", "not-installed"):
+        raise h.TestSkip("%s is in dpkg state %r; purge it first"
+                         % (PACKAGE, status))
+    if status == "not-installed":
         unowned = [path for path in sorted(INSTALLED_FILES)
                    if os.path.lexists(path)]
         if unowned:
@@ -104,20 +108,23 @@ def package_preflight():
     return tarball
 
 
-def package_installed():
+def package_status():
+    """dpkg's state of the package: "installed", "not-installed",
+    "unpacked", "config-files", ..."""
     result = h.run(["dpkg-query", "-W", "-f=${db:Status-Status}", PACKAGE],
                    check_status=False)
-    return result.returncode == 0 and result.stdout.strip() == "installed"
+    if result.returncode != 0:
+        return "not-installed"  # unknown to dpkg
+    return result.stdout.strip()
 
 
 def build_environment():
     """The build must not see the make that runs this test: its MAKEFLAGS
     (jobserver, TESTS=tests/package/test_deb.py) would reach debian/rules."""
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-           "HOME": os.environ.get("HOME", "/root"),
-           "LC_ALL": "C.UTF-8",
-           "DEB_BUILD_OPTIONS": "parallel=%d" % (os.cpu_count() or 1)}
-    return env
+    return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": os.environ.get("HOME", "/root"),
+            "LC_ALL": "C.UTF-8",
+            "DEB_BUILD_OPTIONS": "parallel=%d" % (os.cpu_count() or 1)}
 
 
 def build_deb(tmp, tarball):
@@ -344,7 +351,7 @@ def main():
     except h.TestSkip as skip:
         print("SKIP: %s" % skip)
         return h.EXIT_SKIP
-    installed_before = package_installed()
+    installed_before = package_status() == "installed"
     before = path_states()
     status = h.EXIT_FAIL
     with h.TempDir(prefix="eptest-deb-") as tmp:
@@ -362,7 +369,9 @@ def main():
             print("FAIL: %s" % failure)
             status = h.EXIT_FAIL
         finally:
-            if not installed_before and package_installed():
+            # Whatever state a failed dpkg -i left it in.
+            if not installed_before and \
+                    package_status() != "not-installed":
                 dpkg("--purge", PACKAGE)
                 h.log("purged %s" % PACKAGE)
     if not installed_before:
