@@ -6,10 +6,11 @@ runs `make check` itself (unit suites only), and this test builds a package.
 Outside any namespace: unpacks the `make dist` tarball (EP_DIST_TARBALL) in
 a temp dir and builds the package there with `dpkg-buildpackage -us -uc -b`,
 in an environment of its own (no MAKEFLAGS or TESTS from the make that runs
-this test), checks that the build ran the unit suites and nothing else, and
-installs the package with dpkg -i while a policy-rc.d forbids starting any
-service. It checks the installed files by exact path, the conffile, and that
-`man -w` finds the man page.
+this test), checks that the build ran the unit suites and nothing else and
+that lintian finds no error or warning, and installs the package with
+dpkg -i while a policy-rc.d forbids starting any service. It checks the
+installed files by exact path, the conffile, and that `man -w` finds the man
+page.
 
 Then, in a network namespace with port range 40000-40019 and 40010 reserved
 (pool of 19), it starts the system's /usr/sbin/collectd with a config made
@@ -89,9 +90,11 @@ def package_preflight():
         raise h.TestSkip("EP_DIST_TARBALL is not set: run make check-package")
     if not os.path.isfile(tarball):
         h.fail("EP_DIST_TARBALL=%s does not exist" % tarball)
-    for tool in ("dpkg-buildpackage", "dpkg-checkbuilddeps", "man"):
+    for tool in ("dpkg-buildpackage", "dpkg-checkbuilddeps", "lintian",
+                 "man"):
         if shutil.which(tool) is None:
-            raise h.TestSkip("%s not found (install dpkg-dev, man-db)" % tool)
+            raise h.TestSkip("%s not found (install dpkg-dev, lintian, "
+                             "man-db)" % tool)
     if not os.access(COLLECTD, os.X_OK):
         raise h.TestSkip("%s not found: install collectd-core" % COLLECTD)
     status = package_status()
@@ -154,7 +157,17 @@ def build_deb(tmp, tarball):
             and entry.name.endswith(".deb")]
     h.check_equal(len(debs), 1, "built %s_*.deb files" % PACKAGE)
     h.log("built %s" % os.path.basename(debs[0]))
+    check_lintian(debs[0])
     return debs[0], source_dir
+
+
+def check_lintian(deb):
+    """No error or warning; info and pedantic tags are shown in the log."""
+    result = h.run(["lintian", "--info", "--display-info", "--pedantic",
+                    "--fail-on", "error,warning", deb], check_status=False)
+    h.log("lintian: status %d\n%s" % (result.returncode,
+                                       result.stdout.strip()))
+    h.check_equal(result.returncode, 0, "lintian status")
 
 
 def check_build_ran_unit_tests_only(build_log):
