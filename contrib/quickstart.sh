@@ -13,7 +13,7 @@ packages=(gcc make autoconf automake libtool pkg-config libc6-dev libmnl-dev
   procps python3)
 # The tests also start the real receivers and build the .deb.
 test_packages=(prometheus graphite-carbon python3-whisper influxdb
-  influxdb-client valgrind debhelper dpkg-dev fakeroot)
+  influxdb-client valgrind debhelper dpkg-dev lintian man-db)
 
 # Packages with a daemon (prometheus, influxdb) start it on install; the
 # tests start their own, on loopback in a namespace. Debian's policy-rc.d
@@ -100,6 +100,7 @@ test)
   install_missing "${packages[@]}" "${test_packages[@]}"
   build_plugin
   make check VERBOSE=1 AM_COLOR_TESTS=no
+  make check-package VERBOSE=1 AM_COLOR_TESTS=no
   ;;
 *)
   echo "usage: $0 run|test" >&2
