@@ -4,8 +4,9 @@ In a namespace with port range 40000-40019 (a pool of 20), the test starts
 Debian's carbon-cache with a carbon.conf of its own (data in the temp dir,
 line receiver on 127.0.0.1:2003, cache query on 127.0.0.1:7002, pickle
 receiver, tags and self-metrics off, retention 1s:1h), builds sockets (IPv4
-and IPv6 clients to 9000, one connection to 9001 left in TIME_WAIT), and
-starts collectd with ReportStates true, WatchPort 22 and the stock
+and IPv6 TCP clients to 9000, one connection to 9001 left in TIME_WAIT, a
+UDP socket bound to 5353 and one connected to 9999), and starts collectd
+with Protocol "tcp" "udp", ReportStates true, WatchPort 22 and the stock
 write_graphite configured by contrib/graphite/write_graphite.conf (Host and
 Port pointed at the test's carbon-cache).
 
@@ -16,8 +17,10 @@ the `whisper` module and asserts, for every point stamped at least 1 s
 after the connection showed up (write_graphite rounds a read's time to the
 second), the exact values of
   collectd.eptest.ephemeral_ports.{used,total,available,usage_ratio}
+  collectd.eptest.ephemeral_ports.udp.ephemeral_ports.{used,...}
   collectd.eptest.ephemeral_port_exporter.scrape_success
-  collectd.eptest.instance_open.<port>.instance_open.ports
+  collectd.eptest.instance_open.<port>.instance_open.ports  (TCP)
+  collectd.eptest.instance_open.<port>.udp.ports            (UDP)
   collectd.eptest.ephemeral_ports_destination.<remote>.<local>.{used,...}
   collectd.eptest.ephemeral_ports_state.<state>.sockets
 and that no other path exists under collectd.eptest.
@@ -44,6 +47,8 @@ CARBON_QUERY_PORT = 7002
 SERVER_PORT = 9000
 TIME_WAIT_SERVER_PORT = 9001
 WATCHED_CLOSED_PORT = 22
+UDP_UNCONNECTED_PORT = 5353
+UDP_PEER_PORT = 9999  # connect() on UDP sends nothing; no one listens here
 V4_CLIENTS = 2
 V6_CLIENTS = 1
 
@@ -91,7 +96,8 @@ def graphite_snippet(host, port):
                           r'\1Host "%s"' % host, text)
     text, ports = re.subn(r'(?m)^(\s*)Port "[^"]*"$',
                           r'\1Port "%d"' % port, text)
-    h.check_equal((hosts, ports), (1, 1), "Host and Port lines in %s" % SNIPPET)
+    h.check_equal((hosts, ports), (1, 1),
+                  "Host and Port lines in %s" % SNIPPET)
     return text
 
 
@@ -127,6 +133,13 @@ class SocketMix:
         return sock
 
     def build(self):
+        self.udp_unconnected = self.keep(
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        self.udp_unconnected.bind(("127.0.0.1", UDP_UNCONNECTED_PORT))
+        self.udp_connected = self.keep(
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        self.udp_connected.connect(("127.0.0.1", UDP_PEER_PORT))
+        self.tcp = []
         listen4 = self.keep(h.listener(SERVER_PORT, socket.AF_INET))
         listen6 = self.keep(h.listener(SERVER_PORT, socket.AF_INET6))
         time_wait_listener = self.keep(h.listener(TIME_WAIT_SERVER_PORT))
@@ -134,7 +147,7 @@ class SocketMix:
                                          (socket.AF_INET6, listen6,
                                           V6_CLIENTS)):
             for _ in range(count):
-                self.keep(h.client(SERVER_PORT, family))
+                self.tcp.append(self.keep(h.client(SERVER_PORT, family)))
                 self.keep(listening.accept()[0])
         client = h.client(TIME_WAIT_SERVER_PORT)
         server_end = time_wait_listener.accept()[0]
@@ -146,9 +159,12 @@ class SocketMix:
                    "port %d in TIME-WAIT" % self.time_wait_port)
 
     def pool_ports(self):
-        ports = {h.local_port(s) for s in self.sockets}
+        ports = {h.local_port(s) for s in self.tcp}
         ports.add(self.time_wait_port)
         return ports & POOL
+
+    def udp_pool_ports(self):
+        return {h.local_port(self.udp_connected)} & POOL
 
     def close(self):
         for sock in self.sockets:
@@ -162,7 +178,8 @@ def wait_until(predicate, what, timeout=15.0):
         if result:
             return result
         if time.monotonic() > deadline:
-            h.fail("timed out waiting for %s; ss -tan: %r" % (what, h.ss_tcp()))
+            h.fail("timed out waiting for %s; ss -tan: %r"
+                   % (what, h.ss_tcp()))
         time.sleep(0.05)
 
 
@@ -201,18 +218,30 @@ def all_series(whisper_dir):
     return found
 
 
-def expected_series(used, destinations, states, open_ports):
-    """{path: value} of every series collectd should have sent."""
-    series = {
-        ROOT + ("ephemeral_ports", "used"): used,
-        ROOT + ("ephemeral_ports", "total"): TOTAL,
-        ROOT + ("ephemeral_ports", "available"): TOTAL - used,
-        ROOT + ("ephemeral_ports", "usage_ratio"): h.format_ratio(used / TOTAL),
-        ROOT + ("ephemeral_port_exporter", "scrape_success"): 1,
+def pool_series(node, used):
+    return {
+        node + ("used",): used,
+        node + ("total",): TOTAL,
+        node + ("available",): TOTAL - used,
+        node + ("usage_ratio",): h.format_ratio(used / TOTAL),
     }
+
+
+def expected_series(used, udp_used, destinations, states, open_ports,
+                    udp_open_ports):
+    """{path: value} of every series collectd should have sent."""
+    series = {ROOT + ("ephemeral_port_exporter", "scrape_success"): 1}
+    series.update(pool_series(ROOT + ("ephemeral_ports",), used))
+    # plugin_instance "udp" stands between plugin and type, so
+    # DropDuplicateFields keeps the type.
+    series.update(pool_series(ROOT + ("ephemeral_ports", "udp",
+                                      "ephemeral_ports"), udp_used))
     for port, value in open_ports.items():
         series[ROOT + ("instance_open", str(port), "instance_open",
                        "ports")] = value
+    # type_instance "udp": DropDuplicateFields drops the type instead.
+    for port, value in udp_open_ports.items():
+        series[ROOT + ("instance_open", str(port), "udp", "ports")] = value
     for (remote, local), count in destinations.items():
         node = ROOT + ("ephemeral_ports_destination", graphite_escape(remote),
                        graphite_escape(local))
@@ -244,7 +273,8 @@ def scenario():
             try:
                 mix.build()
                 config = graphite_snippet("127.0.0.1", CARBON_LINE_PORT)
-                block = h.plugin_block(["ReportStates true",
+                block = h.plugin_block(['Protocol "tcp" "udp"',
+                                        "ReportStates true",
                                         "WatchPort %d" % WATCHED_CLOSED_PORT])
                 with h.Collectd(tmp, block, extra_plugins=("write_graphite",),
                                 extra_config=config) as collectd:
@@ -256,8 +286,8 @@ def scenario():
                     h.log("write_graphite connected from port %d"
                           % connection_port)
                     samples = h.wait_for_read_after(collectd, connected_at)
-                    check_series(whisper, carbon, collectd, mix,
-                                 connection_port, connected_at, samples)
+                    check_series(whisper, carbon, mix, connection_port,
+                                 connected_at, samples)
             finally:
                 mix.close()
         h.check_equal([line for line in h.read_text(carbon.log_path)
@@ -265,8 +295,8 @@ def scenario():
                        "rror" in line], [], "carbon-cache errors")
 
 
-def check_series(whisper, carbon, collectd, mix, connection_port,
-                 connected_at, samples):
+def check_series(whisper, carbon, mix, connection_port, connected_at,
+                 samples):
     held = mix.pool_ports() | {connection_port}
     h.check_equal(h.ss_pool_ports(POOL), held,
                   "in-pool ports: ss -tan vs the test's sockets and "
@@ -289,10 +319,19 @@ def check_series(whisper, carbon, collectd, mix, connection_port,
                   {WATCHED_CLOSED_PORT, SERVER_PORT, TIME_WAIT_SERVER_PORT,
                    CARBON_LINE_PORT, CARBON_QUERY_PORT, h.PROMETHEUS_PORT},
                   "watched and listening ports")
+    udp_table = h.ss_udp()
+    udp_held = mix.udp_pool_ports()
+    h.check_equal({s.local_port for s in udp_table if s.local_port in POOL},
+                  udp_held, "in-pool UDP ports in ss -uan")
+    udp_open = {s.local_port: 1 for s in udp_table if s.peer_port is None}
+    h.check_equal(set(udp_open), {UDP_UNCONNECTED_PORT},
+                  "unconnected UDP ports")
+    udp_open[WATCHED_CLOSED_PORT] = 0  # WatchPort watches UDP ports too
     # The same read, as write_prometheus serves it.
     h.check_pool_values(samples, used, TOTAL, "write_prometheus")
 
-    expected = expected_series(used, destinations, states, open_ports)
+    expected = expected_series(used, len(udp_held), destinations, states,
+                               open_ports, udp_open)
     # write_graphite stamps a read with its time rounded to the second:
     # points from 1 s after the connection come from reads that saw it.
     since = connected_at + 1
