@@ -325,6 +325,20 @@ def expected_series(tcp_used, udp_used, tcp_open, udp_open, destinations,
     return series
 
 
+# The README's example: the TCP pool (no instance tag) per host.
+README_QUERY = ('SELECT last("value") FROM "ephemeral_ports_usage_ratio" '
+                "WHERE \"instance\" = '' GROUP BY \"host\"")
+
+
+def check_readme_query(tcp_used):
+    answer = query(README_QUERY)
+    rows = [(series["tags"], series["values"][0][1])
+            for result in answer["results"]
+            for series in result.get("series", [])]
+    h.check_equal(rows, [({"host": h.HOSTNAME}, tcp_used / TOTAL)],
+                  "the README's query %r" % README_QUERY)
+
+
 def scenario():
     with h.TempDir() as tmp:
         with start_influxd(tmp) as influxd:
@@ -419,6 +433,7 @@ def check_values(collectd, influxd, mix):
     for key, value in sorted(expected.items()):
         h.check_equal(set(found[key]), {value},
                       "values of %s %r" % key)
+    check_readme_query(len(tcp_held))
     h.log("TCP used %d, UDP used %d (ports %s, the network plugin's %d); "
           "%d series checked" % (len(tcp_held), len(udp_held),
                                  sorted(udp_held), network_port,
