@@ -1,0 +1,369 @@
+"""Graphite receives the values under the paths contrib/graphite documents.
+
+In a namespace with port range 40000-40019 (a pool of 20), the test starts
+Debian's carbon-cache with a carbon.conf of its own (data in the temp dir,
+line receiver on 127.0.0.1:2003, cache query on 127.0.0.1:7002, pickle
+receiver, tags and self-metrics off, retention 1s:1h), builds sockets (IPv4
+and IPv6 TCP clients to 9000, one connection to 9001 left in TIME_WAIT, a
+UDP socket bound to 5353 and one connected to 9999), and starts collectd
+with Protocol "tcp" "udp", ReportStates true, WatchPort 22 and the stock
+write_graphite configured by contrib/graphite/write_graphite.conf (Host and
+Port pointed at the test's carbon-cache).
+
+write_graphite's own connection to carbon-cache takes a pool port too: the
+test finds it in ss -tan and counts it.  Once collectd has made a read
+after that connection existed, the test reads the whisper files back with
+the `whisper` module and asserts, for every point stamped at least 1 s
+after the connection showed up (write_graphite rounds a read's time to the
+second), the exact values of
+  collectd.eptest.ephemeral_ports.{used,total,available,usage_ratio}
+  collectd.eptest.ephemeral_ports.udp.ephemeral_ports.{used,...}
+  collectd.eptest.ephemeral_port_exporter.scrape_success
+  collectd.eptest.instance_open.<port>.instance_open.ports  (TCP)
+  collectd.eptest.instance_open.<port>.udp.ports            (UDP)
+  collectd.eptest.ephemeral_ports_destination.<remote>.<local>.{used,...}
+  collectd.eptest.ephemeral_ports_state.<state>.sockets
+and that no other path exists under collectd.eptest.
+"""
+
+import os
+import re
+import socket
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "integration"))
+import harness as h  # noqa: E402
+
+PORT_RANGE = (40000, 40019)
+POOL = h.pool_of(PORT_RANGE, "")
+TOTAL = 20
+
+CARBON_CACHE = "/usr/bin/carbon-cache"
+CARBON_LINE_PORT = 2003
+CARBON_QUERY_PORT = 7002
+SERVER_PORT = 9000
+TIME_WAIT_SERVER_PORT = 9001
+WATCHED_CLOSED_PORT = 22
+UDP_UNCONNECTED_PORT = 5353
+UDP_PEER_PORT = 9999  # connect() on UDP sends nothing; no one listens here
+V4_CLIENTS = 2
+V6_CLIENTS = 1
+
+SNIPPET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                       "contrib", "graphite", "write_graphite.conf")
+ROOT = ("collectd", h.HOSTNAME)  # Prefix "collectd." and the host
+
+CARBON_CONF = """\
+[cache]
+STORAGE_DIR = {tmp}/storage
+LOCAL_DATA_DIR = {tmp}/storage/whisper
+LOG_DIR = {tmp}/storage/log
+PID_DIR = {tmp}/storage
+DATABASE = whisper
+# With tags on, carbon-cache posts every new series to graphite-web's tag
+# database over HTTP (GRAPHITE_URL, 127.0.0.1:80): a connection of its own.
+ENABLE_TAGS = False
+CARBON_METRIC_INTERVAL = 0
+MAX_CACHE_SIZE = inf
+MAX_UPDATES_PER_SECOND = inf
+MAX_CREATES_PER_MINUTE = inf
+LINE_RECEIVER_INTERFACE = 127.0.0.1
+LINE_RECEIVER_PORT = {line_port}
+ENABLE_UDP_LISTENER = False
+PICKLE_RECEIVER_PORT = 0
+CACHE_QUERY_INTERFACE = 127.0.0.1
+CACHE_QUERY_PORT = {query_port}
+LOG_CREATES = True
+LOG_LISTENER_CONN_SUCCESS = False
+"""
+
+# One point a second, as collectd's Interval 1 sends them.
+STORAGE_SCHEMAS = """\
+[everything_1s]
+pattern = .*
+retentions = 1s:1h
+"""
+
+
+def graphite_snippet(host, port):
+    """contrib/graphite/write_graphite.conf, pointed at host:port."""
+    with open(SNIPPET) as handle:
+        text = handle.read()
+    text, hosts = re.subn(r'(?m)^(\s*)Host "[^"]*"$',
+                          r'\1Host "%s"' % host, text)
+    text, ports = re.subn(r'(?m)^(\s*)Port "[^"]*"$',
+                          r'\1Port "%d"' % port, text)
+    h.check_equal((hosts, ports), (1, 1),
+                  "Host and Port lines in %s" % SNIPPET)
+    return text
+
+
+def start_carbon(tmp):
+    if not os.access(CARBON_CACHE, os.X_OK):
+        raise h.TestSkip("%s not found (Debian package graphite-carbon)"
+                         % CARBON_CACHE)
+    conf_dir = tmp.join("carbon")
+    os.makedirs(conf_dir)
+    with open(os.path.join(conf_dir, "carbon.conf"), "w") as handle:
+        handle.write(CARBON_CONF.format(tmp=conf_dir,
+                                        line_port=CARBON_LINE_PORT,
+                                        query_port=CARBON_QUERY_PORT))
+    # carbon-cache reads storage-schemas.conf from carbon.conf's directory.
+    with open(os.path.join(conf_dir, "storage-schemas.conf"), "w") as handle:
+        handle.write(STORAGE_SCHEMAS)
+    carbon = h.Daemon([CARBON_CACHE,
+                       "--config=%s" % os.path.join(conf_dir, "carbon.conf"),
+                       "--nodaemon", "start"],
+                      tmp.join("carbon-cache.log"))
+    carbon.start()
+    carbon.whisper_dir = os.path.join(conf_dir, "storage", "whisper")
+    return carbon
+
+
+class SocketMix:
+    def __init__(self):
+        self.sockets = []
+        self.time_wait_port = None
+
+    def keep(self, sock):
+        self.sockets.append(sock)
+        return sock
+
+    def build(self):
+        self.udp_unconnected = self.keep(
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        self.udp_unconnected.bind(("127.0.0.1", UDP_UNCONNECTED_PORT))
+        self.udp_connected = self.keep(
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        self.udp_connected.connect(("127.0.0.1", UDP_PEER_PORT))
+        self.tcp = []
+        listen4 = self.keep(h.listener(SERVER_PORT, socket.AF_INET))
+        listen6 = self.keep(h.listener(SERVER_PORT, socket.AF_INET6))
+        time_wait_listener = self.keep(h.listener(TIME_WAIT_SERVER_PORT))
+        for family, listening, count in ((socket.AF_INET, listen4, V4_CLIENTS),
+                                         (socket.AF_INET6, listen6,
+                                          V6_CLIENTS)):
+            for _ in range(count):
+                self.tcp.append(self.keep(h.client(SERVER_PORT, family)))
+                self.keep(listening.accept()[0])
+        client = h.client(TIME_WAIT_SERVER_PORT)
+        server_end = time_wait_listener.accept()[0]
+        self.time_wait_port = h.local_port(client)
+        client.close()
+        server_end.close()
+        wait_until(lambda: self.time_wait_port in
+                   h.ss_ports_in_state("TIME-WAIT"),
+                   "port %d in TIME-WAIT" % self.time_wait_port)
+
+    def pool_ports(self):
+        ports = {h.local_port(s) for s in self.tcp}
+        ports.add(self.time_wait_port)
+        return ports & POOL
+
+    def udp_pool_ports(self):
+        return {h.local_port(self.udp_connected)} & POOL
+
+    def close(self):
+        for sock in self.sockets:
+            sock.close()
+
+
+def wait_until(predicate, what, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            h.fail("timed out waiting for %s; ss -tan: %r"
+                   % (what, h.ss_tcp()))
+        time.sleep(0.05)
+
+
+def carbon_connection_port():
+    """The pool port of write_graphite's connection to carbon-cache."""
+    ports = [s.local_port for s in h.ss_tcp()
+             if s.state == "ESTAB" and s.peer_port == CARBON_LINE_PORT and
+             s.local_port in POOL]
+    return ports[0] if len(ports) == 1 else None
+
+
+def whisper_path(whisper_dir, path):
+    return os.path.join(whisper_dir, *path) + ".wsp"
+
+
+def points_since(whisper, whisper_dir, path, since):
+    """[(timestamp, value)] of the file's points stamped at or after since."""
+    filename = whisper_path(whisper_dir, path)
+    if not os.path.exists(filename):
+        return []
+    (start, _, step), values = whisper.fetch(filename, int(since) - 1)
+    return [(start + i * step, v) for i, v in enumerate(values)
+            if v is not None and start + i * step >= since]
+
+
+def all_series(whisper_dir):
+    """Every path under collectd.eptest, as tuples of nodes."""
+    base = os.path.join(whisper_dir, *ROOT)
+    found = set()
+    for directory, _, files in os.walk(base):
+        relative = os.path.relpath(directory, base)
+        nodes = () if relative == "." else tuple(relative.split(os.sep))
+        for name in files:
+            if name.endswith(".wsp"):
+                found.add(ROOT + nodes + (name[:-len(".wsp")],))
+    return found
+
+
+def pool_series(node, used):
+    return {
+        node + ("used",): used,
+        node + ("total",): TOTAL,
+        node + ("available",): TOTAL - used,
+        node + ("usage_ratio",): h.format_ratio(used / TOTAL),
+    }
+
+
+def expected_series(used, udp_used, destinations, states, open_ports,
+                    udp_open_ports):
+    """{path: value} of every series collectd should have sent."""
+    series = {ROOT + ("ephemeral_port_exporter", "scrape_success"): 1}
+    series.update(pool_series(ROOT + ("ephemeral_ports",), used))
+    # plugin_instance "udp" stands between plugin and type, so
+    # DropDuplicateFields keeps the type.
+    series.update(pool_series(ROOT + ("ephemeral_ports", "udp",
+                                      "ephemeral_ports"), udp_used))
+    for port, value in open_ports.items():
+        series[ROOT + ("instance_open", str(port), "instance_open",
+                       "ports")] = value
+    # type_instance "udp": DropDuplicateFields drops the type instead.
+    for port, value in udp_open_ports.items():
+        series[ROOT + ("instance_open", str(port), "udp", "ports")] = value
+    for (remote, local), count in destinations.items():
+        node = ROOT + ("ephemeral_ports_destination", graphite_escape(remote),
+                       graphite_escape(local))
+        series[node + ("used",)] = count
+        series[node + ("usage_ratio",)] = h.format_ratio(count / TOTAL)
+    for state, count in states.items():
+        series[ROOT + ("ephemeral_ports_state", state, "sockets")] = count
+    return series
+
+
+def graphite_escape(text):
+    """write_graphite with EscapeCharacter "_": dots and colons become _."""
+    return text.replace(".", "_").replace(":", "_")
+
+
+def scenario():
+    try:
+        import whisper
+    except ImportError:
+        raise h.TestSkip("python3 module whisper not found (Debian package "
+                         "python3-whisper)")
+    with h.TempDir() as tmp:
+        with start_carbon(tmp) as carbon:
+            started = time.monotonic()
+            carbon.wait_listening(CARBON_LINE_PORT)
+            h.log("carbon-cache listening after %.1f s"
+                  % (time.monotonic() - started))
+            mix = SocketMix()
+            try:
+                mix.build()
+                config = graphite_snippet("127.0.0.1", CARBON_LINE_PORT)
+                block = h.plugin_block(['Protocol "tcp" "udp"',
+                                        "ReportStates true",
+                                        "WatchPort %d" % WATCHED_CLOSED_PORT])
+                with h.Collectd(tmp, block, extra_plugins=("write_graphite",),
+                                extra_config=config) as collectd:
+                    collectd.start_and_wait_ready()
+                    connection_port = wait_until(
+                        carbon_connection_port,
+                        "write_graphite's connection to carbon-cache")
+                    connected_at = time.time()
+                    h.log("write_graphite connected from port %d"
+                          % connection_port)
+                    samples = h.wait_for_read_after(collectd, connected_at)
+                    check_series(whisper, carbon, mix, connection_port,
+                                 connected_at, samples)
+            finally:
+                mix.close()
+        h.check_equal([line for line in h.read_text(carbon.log_path)
+                       .splitlines() if "Traceback" in line or
+                       "rror" in line], [], "carbon-cache errors")
+
+
+def check_series(whisper, carbon, mix, connection_port, connected_at,
+                 samples):
+    held = mix.pool_ports() | {connection_port}
+    h.check_equal(h.ss_pool_ports(POOL), held,
+                  "in-pool ports: ss -tan vs the test's sockets and "
+                  "write_graphite's connection")
+    used = len(held)
+    destinations = h.ss_destination_counts(POOL)
+    h.check_equal(destinations, {
+        ("127.0.0.1:%d" % SERVER_PORT, "127.0.0.1"): V4_CLIENTS,
+        ("[::1]:%d" % SERVER_PORT, "::1"): V6_CLIENTS,
+        ("127.0.0.1:%d" % TIME_WAIT_SERVER_PORT, "127.0.0.1"): 1,
+        ("127.0.0.1:%d" % CARBON_LINE_PORT, "127.0.0.1"): 1},
+        "destinations in ss -tan")
+    states = h.ss_state_counts(POOL)
+    h.check_equal((states["established"], states["time_wait"]),
+                  (V4_CLIENTS + V6_CLIENTS + 1, 1),
+                  "established and time_wait in ss -tan")
+    open_ports = {WATCHED_CLOSED_PORT: 0}
+    open_ports.update({p: 1 for p in h.ss_listening_ports()})
+    h.check_equal(set(open_ports),
+                  {WATCHED_CLOSED_PORT, SERVER_PORT, TIME_WAIT_SERVER_PORT,
+                   CARBON_LINE_PORT, CARBON_QUERY_PORT, h.PROMETHEUS_PORT},
+                  "watched and listening ports")
+    udp_table = h.ss_udp()
+    udp_held = mix.udp_pool_ports()
+    h.check_equal({s.local_port for s in udp_table if s.local_port in POOL},
+                  udp_held, "in-pool UDP ports in ss -uan")
+    udp_open = {s.local_port: 1 for s in udp_table if s.peer_port is None}
+    h.check_equal(set(udp_open), {UDP_UNCONNECTED_PORT},
+                  "unconnected UDP ports")
+    udp_open[WATCHED_CLOSED_PORT] = 0  # WatchPort watches UDP ports too
+    # The same read, as write_prometheus serves it.
+    h.check_pool_values(samples, used, TOTAL, "write_prometheus")
+
+    expected = expected_series(used, len(udp_held), destinations, states,
+                               open_ports, udp_open)
+    # write_graphite stamps a read with its time rounded to the second:
+    # points from 1 s after the connection come from reads that saw it.
+    since = connected_at + 1
+
+    def missing():
+        return [".".join(path) for path in sorted(expected)
+                if not points_since(whisper, carbon.whisper_dir, path, since)]
+    started = time.monotonic()
+    deadline = started + 15
+    while missing():
+        if time.monotonic() > deadline:
+            h.fail("no point since %.0f in %s; whisper files: %s\n%s"
+                   % (since, missing(), sorted(".".join(p) for p in
+                                               all_series(carbon.whisper_dir)),
+                      carbon.diagnostics()))
+        time.sleep(0.1)
+    h.log("all %d series in whisper %.1f s after the read"
+          % (len(expected), time.monotonic() - started))
+
+    h.check_equal(sorted(all_series(carbon.whisper_dir)), sorted(expected),
+                  "whisper files under %s" % ".".join(ROOT))
+    for path, value in sorted(expected.items()):
+        points = points_since(whisper, carbon.whisper_dir, path, since)
+        h.check_equal({v for _, v in points}, {value},
+                      "values of %s (points %r)" % (".".join(path), points))
+    h.log("used %d (ports %s, write_graphite's %d); %d series checked"
+          % (used, sorted(held), connection_port, len(expected)))
+    h.check_equal(h.ss_pool_ports(POOL), held, "in-pool ports at the end")
+
+
+if __name__ == "__main__":
+    if not os.access(CARBON_CACHE, os.X_OK):
+        print("SKIP: carbon-cache not found (Debian package graphite-carbon)")
+        sys.exit(h.EXIT_SKIP)
+    h.run_scenarios({"carbon": scenario}, port_range=PORT_RANGE)
