@@ -242,7 +242,7 @@ int proc_net_read(const char *proc_root, int protocol,
     return status;
 
   /* A missing tcp6/udp6 means the kernel runs without IPv6. */
-  strcat(path, "6");
+  snprintf(path + length, sizeof(path) - (size_t)length, "6");
   return read_table_file(path, AF_INET6, protocol, true, &missing, visit, ctx,
                          err, err_size);
 }
