@@ -12,7 +12,8 @@ socket to a kernel-chosen port, which needs no privilege either).
 Sockets (port range 40000-40019, none reserved: a pool of 20): a listener
 on 127.0.0.1:9000 with three clients, and a TCP socket bound to 40009 that
 neither listens nor connects.  After a fresh read: used == 4 (ss -tan
-shows the three client ports; the bound-only one it cannot show),
+shows the three client ports; the bound-only one it cannot show, and
+neither can /proc/net/tcp, so 4 also proves the values came from netlink),
 instance_open_ports exactly {9000, 9103}, scrape_success 1.
 """
 
