@@ -57,9 +57,9 @@ static void skip_blanks(const char **cursor) {
  * back in host order restores the network-order bytes. */
 static bool parse_endpoint(const char **cursor, int family, uint8_t addr[16],
                            uint16_t *port) {
-  unsigned words = family == AF_INET6 ? 4 : 1;
+  size_t words = family == AF_INET6 ? 4 : 1;
   memset(addr, 0, 16);
-  for (unsigned i = 0; i < words; i++) {
+  for (size_t i = 0; i < words; i++) {
     uint32_t word;
     if (!parse_hex(cursor, 8, &word))
       return false;
@@ -242,7 +242,7 @@ int proc_net_read(const char *proc_root, int protocol,
     return status;
 
   /* A missing tcp6/udp6 means the kernel runs without IPv6. */
-  strcat(path, "6");
+  snprintf(path + length, sizeof(path) - (size_t)length, "6");
   return read_table_file(path, AF_INET6, protocol, true, &missing, visit, ctx,
                          err, err_size);
 }

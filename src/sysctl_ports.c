@@ -63,7 +63,7 @@ static ssize_t read_text_file(const char *path, char *text, size_t text_size,
   size_t capacity = text_size - 1;
   size_t length = 0;
   for (;;) {
-    char overflow;
+    char overflow = 0; /* read() fills it; initialised for cppcheck */
     char *into = length < capacity ? text + length : &overflow;
     size_t room = length < capacity ? capacity - length : 1;
     ssize_t got = read(fd, into, room);

@@ -1,0 +1,128 @@
+"""Least privilege: collectd runs as nobody:nogroup, with no capabilities.
+
+Inside the namespace, collectd is started through `setpriv --reuid nobody
+--regid nogroup --clear-groups` (its temp dir is handed to nobody; the
+copied plugins are world-readable).  The test checks in /proc/<pid>/status
+that all of collectd's uids and gids are 65534 and its effective and
+permitted capability sets are empty.  sock_diag dumps need no privilege,
+so with Source "auto" the plugin stays on netlink: no WARNING, no ERROR,
+and no INFO about a bound-only blind spot (the bound-only probe binds a
+socket to a kernel-chosen port, which needs no privilege either).
+
+Sockets (port range 40000-40019, none reserved: a pool of 20): a listener
+on 127.0.0.1:9000 with three clients, and a TCP socket bound to 40009 that
+neither listens nor connects.  After a fresh read: used == 4 (ss -tan
+shows the three client ports; the bound-only one it cannot show, and
+neither can /proc/net/tcp, so 4 also proves the values came from netlink),
+instance_open_ports exactly {9000, 9103}, scrape_success 1.
+"""
+
+import os
+import grp
+import pwd
+import shutil
+import socket
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+PORT_RANGE = (40000, 40019)
+POOL = h.pool_of(PORT_RANGE, "")
+TOTAL = 20
+SERVER_PORT = 9000
+BOUND_ONLY_PORT = 40009
+CLIENTS = 3
+USER, GROUP = "nobody", "nogroup"
+
+
+def drop_privileges_prefix():
+    if shutil.which("setpriv") is None:
+        raise h.TestSkip("setpriv (util-linux) not installed")
+    try:
+        uid = pwd.getpwnam(USER).pw_uid
+        gid = grp.getgrnam(GROUP).gr_gid
+    except KeyError as error:
+        raise h.TestSkip("no user/group %s:%s: %s" % (USER, GROUP, error))
+    prefix = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+              "--clear-groups", "--inh-caps=-all"]
+    return prefix, uid, gid
+
+
+def hand_over(path, uid, gid):
+    for directory, _, files in os.walk(path):
+        os.chown(directory, uid, gid)
+        for name in files:
+            os.chown(os.path.join(directory, name), uid, gid)
+
+
+def status_fields(pid):
+    fields = {}
+    for line in h.read_text("/proc/%d/status" % pid).splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.split()
+    return fields
+
+
+def check_unprivileged(pid, uid, gid):
+    fields = status_fields(pid)
+    h.check_equal(fields.get("Uid"), [str(uid)] * 4, "collectd's uids")
+    h.check_equal(fields.get("Gid"), [str(gid)] * 4, "collectd's gids")
+    h.check_equal(fields.get("Groups"), [], "collectd's groups")
+    for key in ("CapEff", "CapPrm"):
+        h.check_equal(int(fields[key][0], 16), 0, "collectd's %s" % key)
+
+
+def unprivileged_auto():
+    prefix, uid, gid = drop_privileges_prefix()
+    sockets = []
+    with h.TempDir() as tmp:
+        block = h.plugin_block(['Source "auto"'])
+        try:
+            # Bound first, so that no client can have taken its port.
+            bound = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            bound.bind(("127.0.0.1", BOUND_ONLY_PORT))
+            sockets.append(bound)
+            server = h.listener(SERVER_PORT)
+            sockets.append(server)
+            for _ in range(CLIENTS):
+                sockets.append(h.client(SERVER_PORT))
+                sockets.append(server.accept()[0])
+
+            with h.Collectd(tmp, block, command_prefix=prefix) as collectd:
+                hand_over(tmp.path, uid, gid)
+                collectd.start_and_wait_ready()
+                check_unprivileged(collectd.process.pid, uid, gid)
+                samples = h.wait_for_fresh_read(collectd, time.time())
+
+                client_ports = {h.local_port(s) for s in sockets
+                                if s is not bound} & POOL
+                h.check_equal(len(client_ports), CLIENTS, "client pool ports")
+                h.check_equal(h.ss_pool_ports(POOL), client_ports,
+                              "in-pool ports in ss -tan")
+                h.check_pool_values(samples, CLIENTS + 1, TOTAL,
+                                    "as nobody")
+                h.check_equal(h.open_port_values(samples),
+                              {SERVER_PORT: 1, h.PROMETHEUS_PORT: 1},
+                              "instance_open_ports as nobody")
+                lines = collectd.log_lines()
+                for severity in ("error", "warning"):
+                    h.check_equal(h.plugin_log_lines(lines, severity), [],
+                                  "plugin %s lines" % severity.upper())
+                blind = [line for line in lines
+                         if "hold ports that are not counted" in line]
+                h.check_equal(blind, [], "bound-only blind-spot INFO lines")
+                h.log("collectd ran as %s:%s, status %r" % (
+                    USER, GROUP, {k: v for k, v in
+                                  status_fields(collectd.process.pid).items()
+                                  if k in ("Uid", "Gid", "CapEff")}))
+        finally:
+            for sock in sockets:
+                h.close_with_reset(sock)
+
+
+if __name__ == "__main__":
+    h.run_scenarios({"unprivileged_auto": unprivileged_auto},
+                    port_range=PORT_RANGE, reserved_ports="")
