@@ -52,6 +52,7 @@ TOTAL = 20
 PROMETHEUS_WEB_PORT = 39090
 WATCHED_OPEN = 2222
 WATCHED_CLOSED = 22
+UNWATCHED = 7777
 UDP_OPEN = 5353
 UDP_PEER = 9999  # connect() on UDP sends nothing
 FIRST_CLIENTS = 3  # to 9000
@@ -228,9 +229,12 @@ class Mix:
 
 def tcp_table():
     """What the plugin's TCP values derive from: in-pool ports, per
-    destination and per state counts."""
+    destination and per state counts; and the pool ports of Prometheus's
+    connections to collectd."""
+    scraper_ports = {s.local_port for s in h.ss_tcp()
+                     if s.peer_port == h.PROMETHEUS_PORT} & POOL
     return (h.ss_pool_ports(POOL), h.ss_destination_counts(POOL),
-            h.ss_state_counts(POOL))
+            h.ss_state_counts(POOL), scraper_ports)
 
 
 def stable_read(collectd):
@@ -264,20 +268,20 @@ def pool_series(protocol, used):
 
 
 def expected_series(mix, table):
-    pool_ports, destinations, states = table
+    pool_ports, destinations, states, scraper_ports = table
     scraper = {k: n for k, n in destinations.items()
                if k[0] in ("127.0.0.1:%d" % h.PROMETHEUS_PORT,
                            "[::1]:%d" % h.PROMETHEUS_PORT)}
-    h.check_equal(sum(scraper.values()), 1,
-                  "Prometheus's connections to collectd from pool ports "
-                  "(keep-alive): %r" % destinations)
+    # Keep-alive: normally one; whatever ss shows is what the read saw.
+    h.check(scraper, "no connection of Prometheus to collectd from a pool "
+            "port: %r" % destinations)
     ours = {k: n for k, n in destinations.items() if k not in scraper}
     h.check_equal(ours, {("127.0.0.1:9000", "127.0.0.1"): FIRST_CLIENTS,
                          ("127.0.0.1:9001", "127.0.0.1"): SECOND_CLIENTS},
                   "the test's in-pool sockets per destination in ss -tan")
-    h.check_equal(states["time_wait"], 1, "TIME_WAIT sockets in ss -tan")
-    scraper_ports = {s.local_port for s in h.ss_tcp()
-                     if s.peer_port == h.PROMETHEUS_PORT} & POOL
+    h.check_equal(sum(1 for s in h.ss_tcp() if s.state == "TIME-WAIT" and
+                      s.peer_port == 9001), 1,
+                  "the test's TIME_WAIT socket in ss -tan")
     h.check_equal(pool_ports, mix.tcp_pool_ports | scraper_ports,
                   "in-pool TCP ports in ss -tan: the test's clients and "
                   "Prometheus's connection")
@@ -322,11 +326,11 @@ def check_established(mix, collectd):
     h.check_equal(sorted(stored.items()), sorted(expected.items()),
                   "series Prometheus stored for the read at %d ms" % read_ms)
     h.log("FIGURES: %d established series stored exactly, e.g. "
-          "ephemeral_ports_used{protocol=\"tcp\"} %g (the test's %d "
-          "distinct client ports + Prometheus's keep-alive connection)"
+          "ephemeral_ports_used{protocol=\"tcp\"} %g: the test's client "
+          "ports %s and Prometheus's scrape connection from %s"
           % (len(stored), expected[key("ephemeral_ports_used",
                                        protocol="tcp")],
-             len(mix.tcp_pool_ports)))
+             sorted(mix.tcp_pool_ports), sorted(table[3])))
     return samples, read_ms
 
 
@@ -463,10 +467,100 @@ def check_prometheus_itself(daemon):
                   "Prometheus log lines about rejected samples")
 
 
-def prometheus_scenario():
+# --------------------------------------------------------------------------
+# What the alert rules rely on: how exported timestamps are stored
+
+
+def raw_samples(selector, window="1h"):
+    """[(timestamp_ms, value)] of the one series matching selector."""
+    result = query("%s[%s]" % (selector, window))["result"]
+    h.check_equal(len(result), 1, "series matching %s: %r" % (selector,
+                                                               result))
+    return [(round(float(t) * 1000), float(v))
+            for t, v in result[0]["values"]]
+
+
+def wait_stored_after(selector, since_ms, timeout=15):
+    deadline = time.monotonic() + timeout
+    while True:
+        stamps = [t for t, _ in raw_samples(selector)] if \
+            query(selector)["result"] else []
+        if stamps and max(stamps) > since_ms:
+            return
+        h.check(time.monotonic() < deadline,
+                "%s: no sample after %d ms stored" % (selector, since_ms))
+        time.sleep(0.1)
+
+
+def require_skip_conditions():
     if not os.access(PROMETHEUS_BIN, os.X_OK):
         raise h.TestSkip("%s not found (Debian package prometheus)"
                          % PROMETHEUS_BIN)
+
+
+def closed_port_scenario():
+    """A port that stops listening is reported once with 0: with exported
+    timestamps Prometheus stores exactly one 0 however often it scrapes,
+    while a closed watched port gets a 0 per read (WatchedPortClosed tells
+    them apart by that).  When collectd stops, its series stay queryable
+    (no staleness markers for series with timestamps)."""
+    require_skip_conditions()
+    block = h.plugin_block(["WatchPort %d" % WATCHED_CLOSED])
+    with h.TempDir() as tmp, h.Collectd(tmp, block) as collectd:
+        listening = h.listener(UNWATCHED)
+        try:
+            collectd.start_and_wait_ready()
+            with start_prometheus(tmp) as prometheus:
+                unwatched = 'instance_open_ports{port="%d"}' % UNWATCHED
+                watched = 'instance_open_ports{port="%d"}' % WATCHED_CLOSED
+                wait_stored_after(unwatched, 0)
+                listening.close()
+                closed_at = time.time()
+                samples = h.wait_for_fresh_read(collectd, closed_at)
+                for _ in range(3):
+                    read_ms = h.sample(samples, h.SCRAPE_SUCCESS)[1]
+                    samples = h.wait_for_fresh_read(collectd,
+                                                    read_ms / 1000.0)
+                last_read_ms = h.sample(samples, h.SCRAPE_SUCCESS)[1]
+                wait_stored_after(watched, last_read_ms - 1)
+                # Two scrapes a read: any re-stored 0 would show.
+                time.sleep(2.0)
+                stored = raw_samples(unwatched)
+                zeros = [(t, v) for t, v in stored if v == 0]
+                h.check_equal(len(zeros), 1,
+                              "0 samples stored for the unwatched port "
+                              "%d after it closed: %r" % (UNWATCHED, stored))
+                h.check(zeros[0][0] > closed_at * 1000 and
+                        zeros == stored[-1:],
+                        "the 0 of %d is the last sample, after the close: "
+                        "%r" % (UNWATCHED, stored))
+                watched_stored = raw_samples(watched)
+                h.check_equal({v for _, v in watched_stored}, {0.0},
+                              "values of the watched closed port")
+                h.check(len(watched_stored) >= 5,
+                        "watched port: %d samples, expected one per read"
+                        % len(watched_stored))
+                h.log("FIGURES: after the close, %d samples of the "
+                      "unwatched port (one 0), %d samples (all 0) of the "
+                      "watched closed port"
+                      % (len(stored), len(watched_stored)))
+                collectd.stop()
+                deadline = time.monotonic() + 15
+                while not query('up{job="collectd"} == 0')["result"]:
+                    h.check(time.monotonic() < deadline,
+                            "Prometheus never saw collectd down")
+                    time.sleep(0.1)
+                result = query(h.SCRAPE_SUCCESS.replace("collectd_", "", 1))
+                h.check_equal([r["value"][1] for r in result["result"]],
+                              ["1"], "scrape_success right after collectd "
+                              "stopped (no staleness marker)")
+                check_prometheus_itself(prometheus)
+        finally:
+            listening.close()
+
+
+def prometheus_scenario():
+    require_skip_conditions()
     block = h.plugin_block(['Protocol "tcp" "udp"',
                             "WatchPort %d %d" % (WATCHED_CLOSED, WATCHED_OPEN),
                             "ReportStates true"])
@@ -490,5 +584,6 @@ def prometheus_scenario():
 
 
 if __name__ == "__main__":
-    h.run_scenarios({"prometheus": prometheus_scenario},
+    h.run_scenarios({"prometheus": prometheus_scenario,
+                     "closed_port": closed_port_scenario},
                     port_range=PORT_RANGE, reserved_ports="")
