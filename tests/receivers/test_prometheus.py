@@ -275,6 +275,8 @@ def expected_series(mix, table):
     # Keep-alive: normally one; whatever ss shows is what the read saw.
     h.check(scraper, "no connection of Prometheus to collectd from a pool "
             "port: %r" % destinations)
+    h.log("Prometheus scrapes localhost:%d over %r"
+          % (h.PROMETHEUS_PORT, sorted(scraper)))
     ours = {k: n for k, n in destinations.items() if k not in scraper}
     h.check_equal(ours, {("127.0.0.1:9000", "127.0.0.1"): FIRST_CLIENTS,
                          ("127.0.0.1:9001", "127.0.0.1"): SECOND_CLIENTS},
