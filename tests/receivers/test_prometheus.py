@@ -20,10 +20,18 @@ asks Prometheus for the samples stamped exactly T and asserts every
 established series, its labels and value, exactly; that no collectd_*
 original of the plugin's series and no collectd label (ephemeral_ports,
 instance_open, type, ...) is stored on them; that cpu's series pass
-unchanged; that the rules loaded and WatchedPortClosed is pending for port
-22 (tcp, udp) only; that no sample was rejected (out of order / bounds);
+unchanged; that the rules loaded, their expressions select on the live data
+only the closed watched ports (22 tcp and udp, 2222 udp: WatchPort covers
+both protocols) and WatchedPortClosed is pending for exactly those; that no
+sample was rejected (out of order / bounds);
 and that every expression of the Grafana dashboard is accepted, names only
 stored metrics and returns data.
+
+Scenario "closed_port": an unwatched listener that closes is stored as
+exactly one 0 sample (write_prometheus's timestamp, however often
+Prometheus scrapes), a closed watched port as a 0 per read: what
+WatchedPortClosed tells them apart by.  Once collectd stops, its series stay
+queryable (no staleness markers for series with timestamps).
 """
 
 import json
@@ -372,13 +380,33 @@ def check_rules():
     groups = api("/api/v1/rules")["groups"]
     rules = {r["name"]: r for g in groups for r in g["rules"]}
     h.check_equal(set(rules), ALERTS, "alerting rules loaded")
-    for name, rule in rules.items():
-        h.check_equal(rule["health"], "ok", "health of rule %s (%s)"
-                      % (name, rule.get("lastError")))
+    closed = [(str(WATCHED_CLOSED), "tcp"), (str(WATCHED_CLOSED), "udp"),
+              (str(WATCHED_OPEN), "udp")]
+    # Each expression on the live data: only the closed watched ports
+    # (once they have two samples).
     deadline = time.monotonic() + 20
-    expected = [("WatchedPortClosed", str(WATCHED_CLOSED), "tcp", "pending"),
-                ("WatchedPortClosed", str(WATCHED_CLOSED), "udp", "pending"),
-                ("WatchedPortClosed", str(WATCHED_OPEN), "udp", "pending")]
+    expected = {name: closed if name == "WatchedPortClosed" else []
+                for name in rules}
+    while True:
+        selected = {name: sorted((r["metric"].get("port"),
+                                  r["metric"].get("protocol"))
+                                 for r in query(rule["query"])["result"])
+                    for name, rule in rules.items()}
+        if selected == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    h.check_equal(selected, expected, "what the rules' expressions select")
+    # The groups Prometheus evaluates every second (the presence group
+    # runs once a minute: its first evaluation may not have happened).
+    for group in groups:
+        if group["interval"] > 1:
+            continue
+        for rule in group["rules"]:
+            h.check_equal(rule["health"], "ok", "health of rule %s (%s)"
+                          % (rule["name"], rule.get("lastError")))
+    deadline = time.monotonic() + 20
+    expected = [("WatchedPortClosed", port, protocol, "pending")
+                for port, protocol in closed]
     while True:
         alerts = sorted((a["labels"]["alertname"], a["labels"].get("port"),
                          a["labels"].get("protocol"), a["state"])
