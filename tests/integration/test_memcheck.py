@@ -29,6 +29,8 @@ Runs twice: Source "netlink" and Source "proc".
 
 import collections
 import os
+import shutil
+import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
@@ -38,8 +40,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 import long_runs as lr  # noqa: E402
 
-RESERVED = "40010-40014"
-RANGES = [(40000, 40099), (40000, 40199), (40100, 40149), (40000, 40063)]
 RANGE_EVERY_S = 2.0
 INTERVAL_S = 0.1
 MIN_READS = 200
@@ -198,7 +198,7 @@ def stop_with_sigterm(collectd):
     collectd.process.terminate()
     try:
         status = collectd.process.wait(timeout=SHUTDOWN_TIMEOUT_S)
-    except Exception:
+    except subprocess.TimeoutExpired:
         h.fail("collectd under valgrind did not exit within %d s of SIGTERM"
                % SHUTDOWN_TIMEOUT_S)
     h.log("collectd exited %d, %.1f s after SIGTERM"
@@ -208,8 +208,7 @@ def stop_with_sigterm(collectd):
 
 def memcheck_scenario(source):
     def scenario():
-        if not any(os.access(os.path.join(d, "valgrind"), os.X_OK)
-                   for d in os.environ.get("PATH", "").split(os.pathsep)):
+        if shutil.which("valgrind") is None:
             raise h.TestSkip("valgrind is not installed")
         with h.TempDir() as tmp:
             xml_path = tmp.join("valgrind.xml")
@@ -221,7 +220,7 @@ def memcheck_scenario(source):
             plugin_path = os.path.join(collectd.plugin_dir, PLUGIN_OBJECT)
             with collectd:
                 collectd.start_and_wait_ready(timeout=90)
-                churn = lr.Churn(RANGES, RANGE_EVERY_S).start()
+                churn = lr.Churn(lr.CHURN_RANGES, RANGE_EVERY_S).start()
                 started = time.monotonic()
                 try:
                     lr.wait_for_reads(collectd, tmp, MIN_READS + 10,
@@ -245,5 +244,6 @@ def memcheck_scenario(source):
 if __name__ == "__main__":
     h.run_scenarios({source: memcheck_scenario(source)
                      for source in ("netlink", "proc")},
-                    port_range=RANGES[0], reserved_ports=RESERVED,
+                    port_range=lr.CHURN_RANGES[0],
+                    reserved_ports=lr.RESERVED_PORTS,
                     timeout=SCENARIO_TIMEOUT_S)

@@ -31,9 +31,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 import long_runs as lr  # noqa: E402
 
-RESERVED = "40010-40014"
-# Pool sizes 95, 195, 50, 59: all distinct.
-RANGES = [(40000, 40099), (40000, 40199), (40100, 40149), (40000, 40063)]
 RANGE_EVERY_S = 3.0
 INTERVAL_S = 0.05
 MIN_READS = 5000
@@ -51,7 +48,7 @@ RSS_GROWTH_LIMIT_KIB = 512
 
 
 def pool_size(port_range):
-    return len(h.pool_of(port_range, RESERVED))
+    return len(h.pool_of(port_range, lr.RESERVED_PORTS))
 
 
 def by_time(row):
@@ -162,6 +159,8 @@ def check_flat(sampler, warm_up_ends):
 
 
 def soak():
+    h.check_equal(len({pool_size(r) for r in lr.CHURN_RANGES}),
+                  len(lr.CHURN_RANGES), "distinct pool sizes of the ranges")
     with h.TempDir() as tmp:
         block = h.plugin_block(['Protocol "tcp" "udp"', "WatchPort 22",
                                 "IgnorePort 40020", "TopDestinations 3",
@@ -172,7 +171,7 @@ def soak():
             collectd.start_and_wait_ready()
             sampler = Sampler(collectd.process.pid, tmp.join("csv"),
                               collectd.log_path)
-            churn = lr.Churn(RANGES, RANGE_EVERY_S).start()
+            churn = lr.Churn(lr.CHURN_RANGES, RANGE_EVERY_S).start()
             started = time.monotonic()
             try:
                 deadline = started + READS_TIMEOUT_S
@@ -207,5 +206,6 @@ def soak():
 
 
 if __name__ == "__main__":
-    h.run_scenarios({"soak": soak}, port_range=RANGES[0],
-                    reserved_ports=RESERVED, timeout=SCENARIO_TIMEOUT_S)
+    h.run_scenarios({"soak": soak}, port_range=lr.CHURN_RANGES[0],
+                    reserved_ports=lr.RESERVED_PORTS,
+                    timeout=SCENARIO_TIMEOUT_S)
