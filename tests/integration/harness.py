@@ -171,7 +171,8 @@ def namespace_name(script, scenario):
     return "ept-%s-%s-%d" % (base[:12], scenario[:16], os.getpid())
 
 
-def run_scenario_in_namespace(script, scenario, port_range, reserved_ports):
+def run_scenario_in_namespace(script, scenario, port_range, reserved_ports,
+                              timeout=SCENARIO_TIMEOUT_S):
     name = namespace_name(script, scenario)
     log("scenario %s: namespace %s" % (scenario, name))
     started = time.monotonic()
@@ -184,10 +185,9 @@ def run_scenario_in_namespace(script, scenario, port_range, reserved_ports):
             status = subprocess.run(
                 ["ip", "netns", "exec", name, PYTHON, os.path.abspath(script),
                  scenario],
-                env=env, timeout=SCENARIO_TIMEOUT_S).returncode
+                env=env, timeout=timeout).returncode
         except subprocess.TimeoutExpired:
-            log("FAIL: scenario %s timed out after %d s"
-                % (scenario, SCENARIO_TIMEOUT_S))
+            log("FAIL: scenario %s timed out after %d s" % (scenario, timeout))
             status = EXIT_FAIL
     finally:
         delete_namespace(name)
@@ -214,9 +214,11 @@ def _terminate_on_sigterm(signum, frame):
     raise SystemExit(EXIT_FAIL)
 
 
-def run_scenarios(scenarios, port_range=(40000, 40019), reserved_ports=""):
+def run_scenarios(scenarios, port_range=(40000, 40019), reserved_ports="",
+                  timeout=SCENARIO_TIMEOUT_S):
     """Entry point of a test script: runs each scenario (name -> function)
-    in a fresh namespace, and exits with the automake status."""
+    in a fresh namespace, and exits with the automake status.  timeout is
+    per scenario (seconds)."""
     script = sys.argv[0]
     if os.environ.get(INSIDE_NS_FLAG):
         sys.exit(run_inside(scenarios))
@@ -230,7 +232,7 @@ def run_scenarios(scenarios, port_range=(40000, 40019), reserved_ports=""):
         print("FAIL: %s" % failure)
         sys.exit(EXIT_FAIL)
     statuses = [run_scenario_in_namespace(script, name, port_range,
-                                          reserved_ports)
+                                          reserved_ports, timeout)
                 for name in scenarios]
     if any(s not in (EXIT_PASS, EXIT_SKIP) for s in statuses):
         sys.exit(EXIT_FAIL)
