@@ -1,5 +1,6 @@
 /* libFuzzer target: /proc/net/{tcp,tcp6,udp,udp6} text. The first byte
- * picks the file (its low two bits: tcp, tcp6, udp, udp6), the rest is the
+ * picks the file (its low two bits: tcp, tcp6, udp, udp6) and, in its high
+ * four, the socket at which the visitor fails (0: none); the rest is the
  * file. One target for the four: they share one parser whose only
  * difference is the address width, so seeds of one kind help the others.
  * The text is parsed twice into one snapshot, unconnected sockets then
@@ -26,14 +27,15 @@ static const struct {
               {AF_INET6, IPPROTO_UDP}};
 
 static int parse(const uint8_t *text, size_t size, int family, int protocol,
-                 inet_socket_visit_fn visit, void *ctx) {
+                 inet_socket_visit_fn add, fuzz_read_t *read) {
+  fuzz_walk_begin(read, add);
   FILE *table = fmemopen((void *)text, size, "r");
   if (table == NULL)
     abort();
-  int rc = proc_net_parse(table, family, protocol, visit, ctx);
+  int rc = proc_net_parse(table, family, protocol, fuzz_visit, read);
   fclose(table);
-  if (rc != 0 && rc != -EINVAL)
-    abort(); /* the visitors return 0; a memory stream has no read error */
+  if (fuzz_visitor_failed(read) ? rc != -ENOMEM : rc != 0 && rc != -EINVAL)
+    abort(); /* a memory stream has no read error */
   return rc;
 }
 
@@ -50,11 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(text, data + 1, size - 1);
 
   fuzz_read_t read;
-  fuzz_read_begin(&read, protocol);
+  fuzz_read_begin(&read, protocol, data[0] >> 4);
   if (parse(text, size - 1, family, protocol, snapshot_add_unconnected,
-            &read.snapshot) == 0)
-    parse(text, size - 1, family, protocol, snapshot_add_connected,
-          &read.snapshot);
+            &read) == 0)
+    parse(text, size - 1, family, protocol, snapshot_add_connected, &read);
   fuzz_read_end(&read);
   free(text);
   return 0;

@@ -9,6 +9,7 @@
 #include "portset.h"
 #include "snapshot.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 
@@ -21,15 +22,44 @@
 typedef struct {
   snapshot_t snapshot;
   destinations_t destinations;
+  unsigned stop_after;      /* the visitor fails at this socket; 0: never */
+  unsigned seen;            /* sockets visited in this walk */
+  inet_socket_visit_fn add; /* the snapshot's visitor being fuzzed */
 } fuzz_read_t;
 
-static void fuzz_read_begin(fuzz_read_t *read, int protocol) {
+/* Starts one walk of the text with the snapshot's visitor add. */
+static void fuzz_walk_begin(fuzz_read_t *read, inet_socket_visit_fn add) {
+  read->add = add;
+  read->seen = 0;
+}
+
+static int fuzz_visitor_failed(const fuzz_read_t *read) {
+  return read->stop_after != 0 && read->seen >= read->stop_after;
+}
+
+/* The snapshot's visitor, failing as it does when the destination table
+ * cannot grow, at the socket the input picks: the parsers must then stop
+ * visiting and return that failure. ctx is the fuzz_read_t. */
+static int fuzz_visit(const inet_socket_t *sock, void *ctx) {
+  fuzz_read_t *read = ctx;
+  if (fuzz_visitor_failed(read))
+    abort(); /* visited after the visitor said stop */
+  if (read->stop_after != 0 && ++read->seen == read->stop_after)
+    return -ENOMEM;
+  return read->add(sock, &read->snapshot);
+}
+
+static void fuzz_read_begin(fuzz_read_t *read, int protocol,
+                            unsigned stop_after) {
+  read->stop_after = stop_after;
   static portset_t reserved;
   portset_clear(&reserved);
   portset_add(&reserved, FUZZ_RESERVED_PORT);
   destinations_init(&read->destinations);
+  /* As the plugin: destinations are counted for TCP only. */
   snapshot_begin(&read->snapshot, protocol, FUZZ_PORT_LOW, FUZZ_PORT_HIGH,
-                 &reserved, &read->destinations);
+                 &reserved,
+                 protocol == IPPROTO_TCP ? &read->destinations : NULL);
 }
 
 static void fuzz_check_subset(const portset_t *part, const portset_t *whole) {

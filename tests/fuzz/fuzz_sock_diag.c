@@ -1,5 +1,6 @@
 /* libFuzzer target: one datagram of a sock_diag dump, as received. The
- * first byte picks the protocol (low bit: TCP, UDP); the rest is the
+ * first byte picks the protocol (low bit: TCP, UDP) and, in its high four,
+ * the socket at which the visitor fails (0: none); the rest is the
  * datagram. Messages must carry nlmsg_seq FUZZ_SEQ and nlmsg_pid
  * FUZZ_PORTID to count as the dump's (the seeds do). The datagram is
  * walked twice into one snapshot, as the plugin's two dumps are: with
@@ -23,12 +24,16 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void walk(const void *buf, size_t len, int protocol,
-                 inet_socket_visit_fn visit, void *ctx) {
+                 inet_socket_visit_fn add, fuzz_read_t *read) {
+  fuzz_walk_begin(read, add);
   int rc = sock_diag_parse_buffer(buf, len, FUZZ_SEQ, FUZZ_PORTID, protocol,
-                                  visit, ctx);
-  /* 1 (more follows), 0 (done), or a negative errno: the kernel's, or
-   * -EBADMSG, -EAGAIN. The visitors return 0 here. */
+                                  fuzz_visit, read);
+  /* 1 (more follows), 0 (done), or a negative errno: the kernel's, the
+   * visitor's -ENOMEM, -EBADMSG, -EAGAIN. */
   if (rc > 1 || rc < -4095)
+    abort();
+  /* Only a malformed datagram outranks the visitor's failure. */
+  if (fuzz_visitor_failed(read) && rc != -ENOMEM && rc != -EBADMSG)
     abort();
 }
 
@@ -45,9 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(buf, data + 1, len);
 
   fuzz_read_t read;
-  fuzz_read_begin(&read, protocol);
-  walk(buf, len, protocol, snapshot_add_unconnected, &read.snapshot);
-  walk(buf, len, protocol, snapshot_add_socket, &read.snapshot);
+  fuzz_read_begin(&read, protocol, data[0] >> 4);
+  walk(buf, len, protocol, snapshot_add_unconnected, &read);
+  walk(buf, len, protocol, snapshot_add_socket, &read);
   fuzz_read_end(&read);
   free(buf);
   return 0;
