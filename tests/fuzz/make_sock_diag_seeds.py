@@ -83,6 +83,7 @@ SEEDS = {
     "error_enoent": TCP + message(NLMSG_ERROR, struct.pack("=i", -2)
                                   + struct.pack("=IHHII", 72, 20, 0x301,
                                                 SEQ, 0)),
+    "error_without_payload": TCP + message(NLMSG_ERROR, b""),
     "done_with_error": TCP + done(-16),
     "done_without_payload": TCP + message(NLMSG_DONE, b""),
     "stale_sequence": TCP + message(SOCK_DIAG_BY_FAMILY,
