@@ -367,8 +367,9 @@ class Collectd:
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.stop()
             return None
+        finally:
+            self.stop()
 
     def start_and_wait_ready(self, timeout=20):
         """Starts collectd and waits until write_prometheus answers."""
@@ -397,6 +398,9 @@ class Collectd:
                 self.process.kill()
                 self.process.wait()
         self._output.close()
+        report = sanitizer_report(self.output_text())
+        if report:
+            fail("collectd printed a sanitizer report:\n%s" % report)
 
     def log_text(self):
         return read_text(self.log_path)
@@ -481,6 +485,17 @@ class Daemon:
         if exc_type is not None:
             print(self.diagnostics(), flush=True)
         return False
+
+
+SANITIZER_REPORT = re.compile(
+    r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
+
+
+def sanitizer_report(output):
+    """The part of collectd's output from the first ASan, LSan or UBSan
+    report on (the plugin is built with --enable-sanitizers), or ""."""
+    match = SANITIZER_REPORT.search(output)
+    return output[output.rfind("\n", 0, match.start()) + 1:] if match else ""
 
 
 def read_text(path):
