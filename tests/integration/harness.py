@@ -837,6 +837,24 @@ def local_port(sock):
     return sock.getsockname()[1]
 
 
+def make_time_wait(listening, port, family=socket.AF_INET, bind_port=None):
+    """A connection to the listener, closed client first: the client end
+    stays in TIME_WAIT, holding its local port without a file descriptor.
+    Returns that port once ss shows it in TIME-WAIT."""
+    client_end = client(port, family, bind_port)
+    server_end = listening.accept()[0]
+    time_wait_port = local_port(client_end)
+    client_end.close()
+    server_end.close()
+    deadline = time.monotonic() + 5
+    while time_wait_port not in ss_ports_in_state("TIME-WAIT"):
+        if time.monotonic() > deadline:
+            fail("port %d never showed TIME-WAIT in ss: %r"
+                 % (time_wait_port, ss_tcp()))
+        time.sleep(0.05)
+    return time_wait_port
+
+
 def is_address_not_available(error):
     return isinstance(error, OSError) and error.errno == errno.EADDRNOTAVAIL
 

@@ -80,20 +80,8 @@ class SocketMix:
         self.make_time_wait(listen4)
 
     def make_time_wait(self, listening, bind_port=None):
-        """A connection closed client first: the client end stays in
-        TIME_WAIT, holding its pool port without a file descriptor."""
-        client = h.client(SERVER_PORT, socket.AF_INET, bind_port)
-        server_end = listening.accept()[0]
-        port = h.local_port(client)
-        client.close()
-        server_end.close()
-        deadline = time.monotonic() + 5
-        while port not in h.ss_ports_in_state("TIME-WAIT"):
-            if time.monotonic() > deadline:
-                h.fail("port %d never showed TIME-WAIT in ss: %r"
-                       % (port, h.ss_tcp()))
-            time.sleep(0.05)
-        self.time_wait_ports.add(port)
+        self.time_wait_ports.add(
+            h.make_time_wait(listening, SERVER_PORT, socket.AF_INET, bind_port))
 
     def pool_ports(self):
         held = {h.local_port(s) for s in self.sockets}

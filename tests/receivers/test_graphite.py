@@ -28,7 +28,6 @@ and that no other path exists under collectd.eptest.
 
 import os
 import re
-import socket
 import sys
 import time
 
@@ -36,6 +35,8 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
 import harness as h  # noqa: E402
+from socket_mix import (SERVER_PORT, TIME_WAIT_SERVER_PORT,  # noqa: E402
+                        V4_CLIENTS, V6_CLIENTS, SocketMix)
 
 PORT_RANGE = (40000, 40019)
 POOL = h.pool_of(PORT_RANGE, "")
@@ -44,13 +45,8 @@ TOTAL = 20
 CARBON_CACHE = "/usr/bin/carbon-cache"
 CARBON_LINE_PORT = 2003
 CARBON_QUERY_PORT = 7002
-SERVER_PORT = 9000
-TIME_WAIT_SERVER_PORT = 9001
 WATCHED_CLOSED_PORT = 22
 UDP_UNCONNECTED_PORT = 5353
-UDP_PEER_PORT = 9999  # connect() on UDP sends nothing; no one listens here
-V4_CLIENTS = 2
-V6_CLIENTS = 1
 
 SNIPPET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                        "contrib", "graphite", "write_graphite.conf")
@@ -121,54 +117,6 @@ def start_carbon(tmp):
     carbon.start()
     carbon.whisper_dir = os.path.join(conf_dir, "storage", "whisper")
     return carbon
-
-
-class SocketMix:
-    def __init__(self):
-        self.sockets = []
-        self.time_wait_port = None
-
-    def keep(self, sock):
-        self.sockets.append(sock)
-        return sock
-
-    def build(self):
-        self.udp_unconnected = self.keep(
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-        self.udp_unconnected.bind(("127.0.0.1", UDP_UNCONNECTED_PORT))
-        self.udp_connected = self.keep(
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-        self.udp_connected.connect(("127.0.0.1", UDP_PEER_PORT))
-        self.tcp = []
-        listen4 = self.keep(h.listener(SERVER_PORT, socket.AF_INET))
-        listen6 = self.keep(h.listener(SERVER_PORT, socket.AF_INET6))
-        time_wait_listener = self.keep(h.listener(TIME_WAIT_SERVER_PORT))
-        for family, listening, count in ((socket.AF_INET, listen4, V4_CLIENTS),
-                                         (socket.AF_INET6, listen6,
-                                          V6_CLIENTS)):
-            for _ in range(count):
-                self.tcp.append(self.keep(h.client(SERVER_PORT, family)))
-                self.keep(listening.accept()[0])
-        client = h.client(TIME_WAIT_SERVER_PORT)
-        server_end = time_wait_listener.accept()[0]
-        self.time_wait_port = h.local_port(client)
-        client.close()
-        server_end.close()
-        wait_until(lambda: self.time_wait_port in
-                   h.ss_ports_in_state("TIME-WAIT"),
-                   "port %d in TIME-WAIT" % self.time_wait_port)
-
-    def pool_ports(self):
-        ports = {h.local_port(s) for s in self.tcp}
-        ports.add(self.time_wait_port)
-        return ports & POOL
-
-    def udp_pool_ports(self):
-        return {h.local_port(self.udp_connected)} & POOL
-
-    def close(self):
-        for sock in self.sockets:
-            sock.close()
 
 
 def wait_until(predicate, what, timeout=15.0):
@@ -269,7 +217,7 @@ def scenario():
             carbon.wait_listening(CARBON_LINE_PORT)
             h.log("carbon-cache listening after %.1f s"
                   % (time.monotonic() - started))
-            mix = SocketMix()
+            mix = SocketMix(POOL, UDP_UNCONNECTED_PORT)
             try:
                 mix.build()
                 config = graphite_snippet("127.0.0.1", CARBON_LINE_PORT)
@@ -297,7 +245,7 @@ def scenario():
 
 def check_series(whisper, carbon, mix, connection_port, connected_at,
                  samples):
-    held = mix.pool_ports() | {connection_port}
+    held = mix.tcp_pool_ports() | {connection_port}
     h.check_equal(h.ss_pool_ports(POOL), held,
                   "in-pool ports: ss -tan vs the test's sockets and "
                   "write_graphite's connection")

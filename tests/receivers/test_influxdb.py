@@ -29,7 +29,6 @@ each with host=eptest and type=<plugin>.
 import json
 import os
 import re
-import socket
 import sys
 import time
 import urllib.parse
@@ -38,6 +37,8 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "integration"))
 import harness as h  # noqa: E402
+from socket_mix import (SERVER_PORT, TIME_WAIT_SERVER_PORT,  # noqa: E402
+                        V4_CLIENTS, V6_CLIENTS, SocketMix)
 
 PORT_RANGE = (40000, 40019)
 POOL = h.pool_of(PORT_RANGE, "")
@@ -50,13 +51,8 @@ COLLECTD_UDP_PORT = 25826
 DATABASE = "collectd"
 DEBIAN_TYPES_DB = "/usr/share/collectd/types.db"
 
-SERVER_PORT = 9000
-TIME_WAIT_SERVER_PORT = 9001
 UDP_UNCONNECTED_PORT = 40003
-UDP_PEER_PORT = 9999  # connect() on UDP sends nothing; no one listens here
 WATCHED_CLOSED_PORT = 22
-V4_CLIENTS = 2
-V6_CLIENTS = 1
 
 CONTRIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                        "contrib", "influxdb")
@@ -217,59 +213,6 @@ def stop_influxd(daemon, grace_s=5):
         daemon.process.wait()
 
 
-class SocketMix:
-    def __init__(self):
-        self.sockets = []
-        self.time_wait_port = None
-
-    def keep(self, sock):
-        self.sockets.append(sock)
-        return sock
-
-    def build(self):
-        unconnected = self.keep(socket.socket(socket.AF_INET,
-                                              socket.SOCK_DGRAM))
-        unconnected.bind(("127.0.0.1", UDP_UNCONNECTED_PORT))
-        self.udp_unconnected = unconnected
-        connected = self.keep(socket.socket(socket.AF_INET,
-                                            socket.SOCK_DGRAM))
-        connected.connect(("127.0.0.1", UDP_PEER_PORT))
-        self.udp_connected = connected
-
-        listen4 = self.keep(h.listener(SERVER_PORT, socket.AF_INET))
-        listen6 = self.keep(h.listener(SERVER_PORT, socket.AF_INET6))
-        time_wait_listener = self.keep(h.listener(TIME_WAIT_SERVER_PORT))
-        self.tcp = []
-        for family, listening, count in ((socket.AF_INET, listen4, V4_CLIENTS),
-                                         (socket.AF_INET6, listen6,
-                                          V6_CLIENTS)):
-            for _ in range(count):
-                self.tcp.append(self.keep(h.client(SERVER_PORT, family)))
-                self.keep(listening.accept()[0])
-        client = h.client(TIME_WAIT_SERVER_PORT)
-        server_end = time_wait_listener.accept()[0]
-        self.time_wait_port = h.local_port(client)
-        client.close()
-        server_end.close()
-        deadline = time.monotonic() + 5
-        while self.time_wait_port not in h.ss_ports_in_state("TIME-WAIT"):
-            if time.monotonic() > deadline:
-                h.fail("port %d never reached TIME-WAIT" % self.time_wait_port)
-            time.sleep(0.05)
-
-    def tcp_pool_ports(self):
-        return ({h.local_port(s) for s in self.tcp} |
-                {self.time_wait_port}) & POOL
-
-    def udp_pool_ports(self):
-        return {h.local_port(self.udp_unconnected),
-                h.local_port(self.udp_connected)} & POOL
-
-    def close(self):
-        for sock in self.sockets:
-            sock.close()
-
-
 def collectd_udp_ports():
     """Local ports of collectd's UDP sockets (the network plugin's)."""
     result = h.run(["ss", "-Huanp"])
@@ -345,7 +288,7 @@ def scenario():
             started = time.monotonic()
             wait_for_influxd(influxd)
             h.log("influxd ready after %.1f s" % (time.monotonic() - started))
-            mix = SocketMix()
+            mix = SocketMix(POOL, UDP_UNCONNECTED_PORT)
             try:
                 mix.build()
                 block = h.plugin_block(['Protocol "tcp" "udp"',

@@ -213,16 +213,7 @@ class Mix:
             self.keep(first.accept()[0])
         self.tcp_pool_ports.add(h.local_port(self.keep(h.client(9001))))
         self.keep(second.accept()[0])
-        closing = h.client(9001)
-        server_end = second.accept()[0]
-        port = h.local_port(closing)
-        self.tcp_pool_ports.add(port)
-        closing.close()  # the client closes first: TIME_WAIT on its port
-        server_end.close()
-        deadline = time.monotonic() + 5
-        while port not in h.ss_ports_in_state("TIME-WAIT"):
-            h.check(time.monotonic() < deadline, "no TIME_WAIT on %d" % port)
-            time.sleep(0.02)
+        self.tcp_pool_ports.add(h.make_time_wait(second, 9001))
         udp = self.keep(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
         udp.bind(("127.0.0.1", UDP_OPEN))
         udp = self.keep(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
