@@ -284,18 +284,16 @@ def plugin_block(options):
     return "<Plugin ephemeral_ports>\n%s</Plugin>\n" % body
 
 
-def collectd_config(tmp, plugin_dir, ephemeral_ports_block,
-                    write_prometheus_options=(), interval=1, extra_config=""):
-    wp_body = "".join("  %s\n" % line for line in
-                      ['Port "%d"' % PROMETHEUS_PORT]
-                      + list(write_prometheus_options))
+def collectd_base_config(tmp, interval=1, plugin_dir=None):
+    """Global options and the logfile plugin (collectd.log in tmp); without
+    plugin_dir, collectd's compiled-in plugin directory."""
     return (
         'Hostname "%s"\n' % HOSTNAME
         + "FQDNLookup false\n"
         + "Interval %g\n" % interval
         + 'BaseDir "%s"\n' % tmp.path
         + 'PIDFile "%s"\n' % tmp.join("collectd.pid")
-        + 'PluginDir "%s"\n' % plugin_dir
+        + ('PluginDir "%s"\n' % plugin_dir if plugin_dir else "")
         + "\n"
         + "LoadPlugin logfile\n"
         + "<Plugin logfile>\n"
@@ -304,7 +302,16 @@ def collectd_config(tmp, plugin_dir, ephemeral_ports_block,
         + "  Timestamp true\n"
         + "  PrintSeverity true\n"
         + "</Plugin>\n"
-        + "\n"
+        + "\n")
+
+
+def collectd_config(tmp, plugin_dir, ephemeral_ports_block,
+                    write_prometheus_options=(), interval=1, extra_config=""):
+    wp_body = "".join("  %s\n" % line for line in
+                      ['Port "%d"' % PROMETHEUS_PORT]
+                      + list(write_prometheus_options))
+    return (
+        collectd_base_config(tmp, interval, plugin_dir)
         + "LoadPlugin ephemeral_ports\n"
         + ephemeral_ports_block
         + "\n"
@@ -324,41 +331,99 @@ def copy_plugins(plugin_dir, extra_plugins=()):
                     os.path.join(plugin_dir, name + ".so"))
 
 
-class Collectd:
-    """One collectd process, in the foreground, in the current namespace."""
+SANITIZER_REPORT = re.compile(
+    r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
+
+
+def sanitizer_report(output):
+    """The part of collectd's output from the first ASan, LSan or UBSan
+    report on (the plugin is built with --enable-sanitizers), or ""."""
+    match = SANITIZER_REPORT.search(output)
+    return output[output.rfind("\n", 0, match.start()) + 1:] if match else ""
+
+
+class ForegroundProcess:
+    """A program the test runs in the foreground, in the current namespace,
+    its stdout and stderr in one file."""
+
+    def __init__(self, argv, output_path, env=None, cwd=None):
+        self.argv = list(argv)
+        self.output_path = output_path
+        self.env = env
+        self.cwd = cwd
+        self.process = None
+        self._output = None
+
+    def start(self):
+        self._output = open(self.output_path, "w")
+        self.process = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL, stdout=self._output,
+            stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd)
+        return self
+
+    def stop(self):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._output.close()
+
+    def output_text(self):
+        return read_text(self.output_path)
+
+    def diagnostics(self):
+        return "--- %s output ---\n%s--- end ---" % (
+            self.argv[0], self.output_text())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
+        if exc_type is not None:
+            print(self.diagnostics(), flush=True)
+        return False
+
+
+class Collectd(ForegroundProcess):
+    """One collectd process with the built plugin, the stock
+    write_prometheus and logfile, and any extra_plugins, copied to tmp."""
 
     def __init__(self, tmp, ephemeral_ports_block,
                  write_prometheus_options=(), interval=1, extra_config="",
                  extra_plugins=(), command_prefix=(), extra_env=None):
         """command_prefix runs collectd under another program (valgrind);
         extra_env adds to collectd's environment."""
-        self.tmp = tmp
         self.plugin_dir = tmp.join("plugins")
+        copy_plugins(self.plugin_dir, extra_plugins)
+        self.setup(tmp, collectd_config(tmp, self.plugin_dir,
+                                        ephemeral_ports_block,
+                                        write_prometheus_options, interval,
+                                        extra_config),
+                   command_prefix, extra_env)
+
+    def setup(self, tmp, config_text, command_prefix=(), extra_env=None):
+        """Writes config_text as collectd.conf in tmp; the log goes to
+        collectd.log there (see collectd_base_config)."""
+        self.tmp = tmp
         self.config_path = tmp.join("collectd.conf")
         self.log_path = tmp.join("collectd.log")
-        self.output_path = tmp.join("collectd.out")
-        self.process = None
-        self.command_prefix = list(command_prefix)
-        self.env = dict(os.environ)
+        env = dict(os.environ)
         preload = os.environ.get("EP_COLLECTD_PRELOAD")
         if preload:
-            self.env["LD_PRELOAD"] = preload
-        self.env.update(extra_env or {})
-        copy_plugins(self.plugin_dir, extra_plugins)
+            env["LD_PRELOAD"] = preload
+        env.update(extra_env or {})
         with open(self.config_path, "w") as handle:
-            handle.write(collectd_config(tmp, self.plugin_dir,
-                                         ephemeral_ports_block,
-                                         write_prometheus_options, interval,
-                                         extra_config))
-
-    def start(self):
-        self._output = open(self.output_path, "w")
-        self.process = subprocess.Popen(
-            self.command_prefix + [collectd_bin(), "-f", "-C",
-                                   self.config_path],
-            stdin=subprocess.DEVNULL, stdout=self._output,
-            stderr=subprocess.STDOUT, env=self.env)
-        return self
+            handle.write(config_text)
+        ForegroundProcess.__init__(
+            self, list(command_prefix) + [collectd_bin(), "-f", "-C",
+                                          self.config_path],
+            tmp.join("collectd.out"), env)
 
     def run_to_exit(self, timeout):
         """Starts collectd and waits for it to exit; returns its status, or
@@ -388,26 +453,15 @@ class Collectd:
              % (timeout, self.diagnostics()))
 
     def stop(self):
-        if self.process is None:
+        ForegroundProcess.stop(self)
+        if self._output is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._output.close()
         report = sanitizer_report(self.output_text())
         if report:
             fail("collectd printed a sanitizer report:\n%s" % report)
 
     def log_text(self):
         return read_text(self.log_path)
-
-    def output_text(self):
-        """What collectd printed on stdout/stderr."""
-        return read_text(self.output_path)
 
     def log_lines(self):
         return self.log_text().splitlines()
@@ -416,34 +470,14 @@ class Collectd:
         return ("--- collectd stdout/stderr ---\n%s--- collectd.log ---\n%s"
                 "--- end ---" % (self.output_text(), self.log_text()))
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, exc_type, exc, tb):
-        self.stop()
-        if exc_type is not None:
-            print(self.diagnostics(), flush=True)
-        return False
-
-
-class Daemon:
-    """A server the test starts in the current namespace (a receiver such
-    as Prometheus or carbon-cache), its output in a log file."""
+class Daemon(ForegroundProcess):
+    """A server the test starts (a receiver such as Prometheus or
+    carbon-cache), its output in log_path."""
 
     def __init__(self, argv, log_path, env=None, cwd=None):
-        self.argv = list(argv)
+        ForegroundProcess.__init__(self, argv, log_path, env, cwd)
         self.log_path = log_path
-        self.env = env
-        self.cwd = cwd
-        self.process = None
-        self._output = None
-
-    def start(self):
-        self._output = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=self._output,
-            stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd)
-        return self
 
     def wait_listening(self, port, timeout=30):
         """Waits until 127.0.0.1:port accepts a TCP connection."""
@@ -460,42 +494,6 @@ class Daemon:
                 time.sleep(0.1)
         fail("%s did not listen on %d within %d s\n%s"
              % (self.argv[0], port, timeout, self.diagnostics()))
-
-    def stop(self):
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._output.close()
-
-    def diagnostics(self):
-        return "--- %s output ---\n%s--- end ---" % (
-            self.argv[0], read_text(self.log_path))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.stop()
-        if exc_type is not None:
-            print(self.diagnostics(), flush=True)
-        return False
-
-
-SANITIZER_REPORT = re.compile(
-    r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
-
-
-def sanitizer_report(output):
-    """The part of collectd's output from the first ASan, LSan or UBSan
-    report on (the plugin is built with --enable-sanitizers), or ""."""
-    match = SANITIZER_REPORT.search(output)
-    return output[output.rfind("\n", 0, match.start()) + 1:] if match else ""
 
 
 def read_text(path):

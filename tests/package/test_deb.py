@@ -257,26 +257,14 @@ def note_system_config():
 
 
 def installed_collectd_config(tmp):
-    return (
-        'Hostname "%s"\n' % h.HOSTNAME
-        + "FQDNLookup false\n"
-        + "Interval 1\n"
-        + 'BaseDir "%s"\n' % tmp.path
-        + 'PIDFile "%s"\n' % tmp.join("collectd.pid")
-        + "\n"
-        + "LoadPlugin logfile\n"
-        + "<Plugin logfile>\n"
-        + '  LogLevel "info"\n'
-        + '  File "%s"\n' % tmp.join("collectd.log")
-        + "  Timestamp true\n"
-        + "  PrintSeverity true\n"
-        + "</Plugin>\n"
-        + "\n"
-        + 'Include "%s"\n' % WRITE_PROMETHEUS_EXAMPLE
-        + "\n"
-        + '<Include "%s">\n' % CONF_D
-        + '  Filter "*.conf"\n'
-        + "</Include>\n")
+    """Shaped like Debian's collectd.conf: no PluginDir and no TypesDB (the
+    compiled-in defaults), conf.d included last."""
+    return (h.collectd_base_config(tmp)
+            + 'Include "%s"\n' % WRITE_PROMETHEUS_EXAMPLE
+            + "\n"
+            + '<Include "%s">\n' % CONF_D
+            + '  Filter "*.conf"\n'
+            + "</Include>\n")
 
 
 class InstalledCollectd(h.Collectd):
@@ -284,15 +272,7 @@ class InstalledCollectd(h.Collectd):
     types.db from collectd's compiled-in defaults."""
 
     def __init__(self, tmp):
-        self.tmp = tmp
-        self.config_path = tmp.join("collectd.conf")
-        self.log_path = tmp.join("collectd.log")
-        self.output_path = tmp.join("collectd.out")
-        self.process = None
-        self.command_prefix = []
-        self.env = dict(os.environ)
-        with open(self.config_path, "w") as handle:
-            handle.write(installed_collectd_config(tmp))
+        self.setup(tmp, installed_collectd_config(tmp))
 
 
 def mapped_files(pid):
