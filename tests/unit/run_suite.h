@@ -1,10 +1,12 @@
-/* The main() of every unit test program: run one suite, exit non-zero on
- * any failure. */
+/* What every unit test program shares: its main() runs one suite and exits
+ * non-zero on any failure; COUNT sizes the tables of loop tests. */
 #ifndef EPHEMERAL_PORTS_RUN_SUITE_H
 #define EPHEMERAL_PORTS_RUN_SUITE_H
 
 #include <check.h>
 #include <stdlib.h>
+
+#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
 
 static inline int run_suite(Suite *suite) {
   SRunner *runner = srunner_create(suite);

@@ -61,7 +61,7 @@ START_TEST(test_bad_port_texts_leave_set_unchanged) {
                                     "0-3", "1,2",   "+22",   "0x16"};
   portset_t set;
   portset_clear(&set);
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+  for (size_t i = 0; i < COUNT(bad); i++)
     ck_assert_msg(port_option_add_text(&set, bad[i]) == -1, "accepted \"%s\"",
                   bad[i]);
   ck_assert_uint_eq(portset_count(&set), 0);

@@ -180,7 +180,7 @@ static Suite *port_list_suite(void) {
   tcase_add_test(list, test_list_adds_to_existing_members);
   tcase_add_test(list, test_list_min_port_zero);
   tcase_add_loop_test(list, test_list_rejects_malformed, 0,
-                      sizeof(malformed_lists) / sizeof(malformed_lists[0]));
+                      COUNT(malformed_lists));
   tcase_add_test(list, test_list_error_keeps_items_before_the_bad_one);
   suite_add_tcase(suite, list);
   return suite;

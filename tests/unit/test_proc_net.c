@@ -146,8 +146,6 @@ static const expected_socket_t udp6_sample[] = {
     UDP6("::1", 123, "::", 0, 0x07),
 };
 
-#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
-
 START_TEST(test_parse_tcp4) {
   ck_assert_int_eq(parse_fixture("tcp_sample", AF_INET, IPPROTO_TCP), 0);
   ck_assert_uint_eq(seen.count, 6);

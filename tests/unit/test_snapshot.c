@@ -159,7 +159,7 @@ START_TEST(test_destinations_leave_out_exclusive_ports) {
   inet_socket_t outside =
       connected("10.0.0.2", 30000, "203.0.113.7", 443, TCP_ESTABLISHED);
   const inet_socket_t *all[] = {&to_a1, &to_a2, &to_b, &accepted, &outside};
-  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+  for (size_t i = 0; i < COUNT(all); i++)
     ck_assert_int_eq(snapshot_add_connected(all[i], &snap), 0);
 
   destination_key_t key_a, key_b, key_accepted;

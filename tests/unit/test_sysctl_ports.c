@@ -292,7 +292,7 @@ static Suite *sysctl_ports_suite(void) {
   TCase *text = tcase_create("port_range_text_parse");
   tcase_add_test(text, test_text_kernel_format);
   tcase_add_loop_test(text, test_text_rejects_malformed, 0,
-                      sizeof(malformed_texts) / sizeof(malformed_texts[0]));
+                      COUNT(malformed_texts));
   suite_add_tcase(suite, text);
 
   TCase *range = tcase_create("sysctl_read_port_range");
@@ -300,8 +300,7 @@ static Suite *sysctl_ports_suite(void) {
   tcase_add_test(range, test_read_range_full);
   tcase_add_test(range, test_read_range_small);
   tcase_add_loop_test(range, test_read_range_malformed, 0,
-                      sizeof(malformed_range_cases) /
-                          sizeof(malformed_range_cases[0]));
+                      COUNT(malformed_range_cases));
   tcase_add_test(range, test_read_range_missing_file);
   tcase_add_test(range, test_read_range_missing_root);
   tcase_add_test(range, test_read_err_is_truncated_not_overflowed);
@@ -314,8 +313,7 @@ static Suite *sysctl_ports_suite(void) {
   tcase_add_test(res, test_read_reserved_port_zero);
   tcase_add_test(res, test_read_reserved_missing_file_means_none);
   tcase_add_loop_test(res, test_read_reserved_malformed, 0,
-                      sizeof(malformed_reserved_cases) /
-                          sizeof(malformed_reserved_cases[0]));
+                      COUNT(malformed_reserved_cases));
   tcase_add_test(res, test_read_reserved_64k_is_accepted);
   tcase_add_test(res, test_read_reserved_over_64k_is_malformed);
   suite_add_tcase(suite, res);
