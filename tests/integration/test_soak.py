@@ -3,9 +3,12 @@
 collectd runs with the plugin (TCP and UDP, every series on) and the stock
 csv plugin, which records every value list collectd dispatches; the plugin
 stamps every value of a read with the read's start time, so a timestamp is
-a read.  A churn thread keeps opening and closing connections (TIME_WAIT
-piles up), listeners on pool ports and UDP sockets, and changes the port
-range every 3 s.
+a read.  Two reads can share a millisecond (csv's resolution): when a read
+starts late, collectd schedules the next one at once, and a read of this
+small table takes well under 1 ms.  So every series must have exactly as
+many rows at each timestamp as scrape_success.  A churn thread keeps
+opening and closing connections (TIME_WAIT piles up), listeners on pool
+ports and UDP sockets, and changes the port range every 3 s.
 
 Every read is checked, for TCP and UDP: scrape_success 1, used <= total,
 available == total - used, usage_ratio == used / total as csv prints it
@@ -63,12 +66,18 @@ def check_every_read(tmp, churn, run_ended):
     stamps = [stamp for stamp, _ in success]
     h.check(len(stamps) >= MIN_READS,
             "only %d reads, wanted %d" % (len(stamps), MIN_READS))
-    h.check_equal(len(set(stamps)), len(stamps), "distinct read timestamps")
     times = [float(stamp) for stamp in stamps]
     failed = [stamp for stamp, values in success if values != [1.0]]
     h.check(not failed, "scrape_success not 1 at %d reads, first %r"
             % (len(failed), failed[:5]))
-    next_start = dict(zip(stamps, times[1:] + [run_ended]))
+    # The next read that started in a later millisecond.
+    next_start = {}
+    for stamp, later in zip(reversed(stamps), reversed(times[1:] +
+                                                      [run_ended])):
+        next_start[stamp] = next_start.get(stamp, later)
+    shared = len(stamps) - len(next_start)
+    h.log("%d reads shared their millisecond with the read before "
+          "(collectd catching up after a late read)" % shared)
     figures = {}
     for protocol, instance in (("tcp", ""), ("udp", "udp")):
         rows = sorted(lr.read_series(tmp, "ephemeral_ports", instance),
