@@ -437,7 +437,6 @@ static int ep_read(void) {
   }
   c_release(LOG_INFO, &read_complaint, LOG_PREFIX "reading recovered");
 
-  dispatch(METRIC_EXPORTER, "", "", (gauge_t[]){1});
   if (options.measure_tcp) {
     dispatch_protocol(&tcp_read);
     if (options.top_destinations > 0)
@@ -447,6 +446,9 @@ static int ep_read(void) {
   }
   if (options.measure_udp)
     dispatch_protocol(&udp_read);
+  /* Last: collectd's write queue is FIFO, so a consumer that sees this
+   * read's scrape_success knows the read's other values were queued. */
+  dispatch(METRIC_EXPORTER, "", "", (gauge_t[]){1});
   return 0;
 }
 

@@ -50,8 +50,9 @@ SCRAPE_CLIENT_PORTS = range(31000, 32000)
 # much later than the moment the test finished changing the sockets.  A read
 # scans in microseconds, so a read stamped this late started after the change.
 FRESH_READ_MARGIN_S = 0.25
-# After a fresh scrape_success, wait this long and scrape again, so that every
-# value the same read dispatched (in whatever order) has reached
+# After a fresh scrape_success, wait this long and scrape again.  The plugin
+# dispatches scrape_success last, so the read's other values were queued
+# before it; collectd's several write threads may still be handing them to
 # write_prometheus.
 SETTLE_S = 0.2
 
