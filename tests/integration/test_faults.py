@@ -198,9 +198,20 @@ def next_read(collectd):
     return h.wait_for_fresh_read(collectd, time.time() + 1)
 
 
+# A fault here lasts two or three reads, so the series refreshed before it
+# would expire (collectd's Timeout: 2 intervals) just as it ends, and
+# collectd's expiry can then delete from write_prometheus a value that the
+# first read after the fault has just dispatched: uc_check_timeout calls the
+# "missing" callbacks after releasing the cache lock, without looking again.
+# Seen once under load ("udp missing, restored": ports 22 and 8080 absent).
+# test_read_failure covers expiry; here nothing expires.
+NO_EXPIRY = "Timeout 3600\n"
+
+
 def netlink_collectd(tmp, source, fault):
     block = h.plugin_block(['Source "%s"' % source])
-    return h.Collectd(tmp, block, extra_env=fault.env())
+    return h.Collectd(tmp, block, extra_env=fault.env(),
+                      extra_config=NO_EXPIRY)
 
 
 def netlink_unavailable_auto(mode):
@@ -520,7 +531,7 @@ def check_proc_values(samples, expect, what):
 def proc_collectd(tmp, root):
     block = h.plugin_block(['Source "proc"', 'ProcRoot "%s"' % root.path,
                             'Protocol "tcp" "udp"'])
-    return h.Collectd(tmp, block)
+    return h.Collectd(tmp, block, extra_config=NO_EXPIRY)
 
 
 def proc_files():
