@@ -70,11 +70,9 @@ def check_every_read(tmp, churn, run_ended):
     failed = [stamp for stamp, values in success if values != [1.0]]
     h.check(not failed, "scrape_success not 1 at %d reads, first %r"
             % (len(failed), failed[:5]))
-    # The next read that started in a later millisecond.
-    next_start = {}
-    for stamp, later in zip(reversed(stamps), reversed(times[1:] +
-                                                      [run_ended])):
-        next_start[stamp] = next_start.get(stamp, later)
+    # The last pair of a repeated stamp wins: the next read that started in
+    # a later millisecond.
+    next_start = dict(zip(stamps, times[1:] + [run_ended]))
     shared = len(stamps) - len(next_start)
     h.log("%d reads shared their millisecond with the read before "
           "(collectd catching up after a late read)" % shared)
