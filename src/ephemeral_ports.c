@@ -38,7 +38,7 @@ static source_kind_t active_source;
 static sock_diag_t *diag;
 static c_complain_t read_complaint = C_COMPLAIN_INIT_STATIC;
 static bool protocol_configured;
-static bool kernel_dumps_bound_only;
+static bool bound_only_probed;
 static portset_t reserved;
 /* Static: the port sets are too large for a read thread's stack to spare,
  * and reads of one plugin never overlap. Left zero here and named in
@@ -193,15 +193,25 @@ static int ep_config(oconfig_item_t *ci) {
   LOG_PREFIX "TCP sockets that are bound but neither listening nor "           \
              "connected hold ports that are not counted: "
 
-/* Opens the netlink socket and learns whether the kernel can dump
- * bound-only sockets, saying once when it cannot. */
+/* Says once when the kernel cannot dump bound-only sockets. The probe
+ * needs a free pool port, so while the pool is exhausted it cannot tell,
+ * and is tried again at the next read. */
+static void probe_bound_only(void) {
+  if (bound_only_probed || !options.measure_tcp)
+    return;
+  int dumps = sock_diag_dumps_bound_only(diag);
+  if (dumps < 0)
+    return;
+  bound_only_probed = true;
+  if (dumps == 0)
+    INFO(BOUND_ONLY_BLIND_SPOT "this kernel does not dump them");
+}
+
 static int open_netlink(char *err, size_t err_size) {
   diag = sock_diag_open(err, err_size);
   if (diag == NULL)
     return -errno;
-  kernel_dumps_bound_only = sock_diag_dumps_bound_only(diag) == 1;
-  if (!kernel_dumps_bound_only && options.measure_tcp)
-    INFO(BOUND_ONLY_BLIND_SPOT "this kernel does not dump them");
+  probe_bound_only();
   return 0;
 }
 
@@ -264,10 +274,11 @@ static int scan_netlink(protocol_read_t *read, uint16_t low, uint16_t high,
   sock_diag_query_t rest = {0, read->protocol, 0, low, high};
   if (read->protocol == IPPROTO_TCP) {
     unconnected.states = 1u << TCP_LISTEN;
-    /* TCP_ESTABLISHED .. TCP_NEW_SYN_RECV but LISTEN, TIME_WAIT included. */
-    rest.states = 0x1ffeu & ~(1u << TCP_LISTEN);
-    if (kernel_dumps_bound_only)
-      rest.states |= 1u << INET_TCP_BOUND_INACTIVE;
+    /* TCP_ESTABLISHED .. TCP_NEW_SYN_RECV but LISTEN, TIME_WAIT included,
+     * and bound-only sockets: a kernel that does not know that state has no
+     * socket in it, so asking costs nothing there. */
+    rest.states =
+        (0x1ffeu & ~(1u << TCP_LISTEN)) | (1u << INET_TCP_BOUND_INACTIVE);
   } else {
     unconnected.states = 1u << TCP_CLOSE;
     rest.states = 1u << TCP_ESTABLISHED;
@@ -276,6 +287,8 @@ static int scan_netlink(protocol_read_t *read, uint16_t low, uint16_t high,
     int status = open_netlink(err, err_size);
     if (status != 0)
       return status;
+  } else if (read->protocol == IPPROTO_TCP) {
+    probe_bound_only();
   }
   int status = dump_families(unconnected, snapshot_add_unconnected,
                              &read->snapshot, err, err_size);

@@ -15,7 +15,16 @@ sockets as close); instance_open_ports exactly {9000, 9103} (bound-only
 ports are not open); no INFO saying bound-only sockets are not counted.
 Then both bound sockets are closed: the next fresh read shows used 1,
 destination used 1, close 0.
+
+Scenario "exhausted_at_start": every pool port is held by a bound-only
+socket on 0.0.0.0 before collectd starts, so the plugin's start-up probe of
+the kernel (a bind to a kernel-chosen port) cannot run; the test asserts
+that such a bind fails with EADDRINUSE.  The first fresh read still shows
+used == total == 20, and after 5 of the sockets close, used == 15; nothing
+in the log says bound-only sockets are not counted.
 """
+
+import errno
 
 import os
 import socket
@@ -82,6 +91,49 @@ def check_read(samples, client_port, bound_ports, what):
                   "%s: instance_open_ports" % what)
 
 
+def exhausted_at_start():
+    with h.TempDir() as tmp, h.Collectd(tmp, h.plugin_block([])) as collectd:
+        bound = []
+        try:
+            for port in sorted(POOL):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                bound.append(sock)
+                sock.bind(("0.0.0.0", port))
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.bind(("0.0.0.0", 0))
+                    h.fail("bind to a kernel-chosen port succeeded on a full "
+                           "pool: port %d" % h.local_port(probe))
+                except OSError as error:
+                    h.check_equal(error.errno, errno.EADDRINUSE,
+                                  "bind to a kernel-chosen port")
+            h.check_equal(h.ss_pool_ports(POOL), set(),
+                          "in-pool ports in ss -tan (bound-only not shown)")
+            built_at = time.time()
+            collectd.start_and_wait_ready()
+            samples = h.wait_for_fresh_read(collectd, built_at)
+            h.check_pool_values(samples, TOTAL, TOTAL,
+                                "every pool port bound at start")
+
+            for sock in bound[:5]:
+                sock.close()
+            bound = bound[5:]
+            closed_at = time.time()
+            samples = h.wait_for_read_after(collectd, closed_at)
+            h.check_pool_values(samples, TOTAL - 5, TOTAL,
+                                "after closing 5 of them")
+            h.check_equal([line for line in collectd.log_lines()
+                           if NOT_COUNTED_MESSAGE in line], [],
+                          "log lines saying bound-only sockets are not "
+                          "counted")
+            h.check_equal(
+                h.plugin_log_lines(collectd.log_lines(), "error"), [],
+                "plugin ERROR lines")
+        finally:
+            for sock in bound:
+                sock.close()
+
+
 def bound_only():
     block = h.plugin_block(["ReportStates true"])
     with h.TempDir() as tmp, h.Collectd(tmp, block) as collectd:
@@ -123,5 +175,6 @@ def bound_only():
 
 
 if __name__ == "__main__":
-    h.run_scenarios({"bound_only": bound_only}, port_range=PORT_RANGE,
-                    reserved_ports="")
+    h.run_scenarios({"bound_only": bound_only,
+                     "exhausted_at_start": exhausted_at_start},
+                    port_range=PORT_RANGE, reserved_ports="")
