@@ -52,8 +52,9 @@ SCRAPE_CLIENT_PORTS = range(31000, 32000)
 FRESH_READ_MARGIN_S = 0.25
 # After a fresh scrape_success, wait this long and scrape again.  The plugin
 # dispatches scrape_success last, so the read's other values were queued
-# before it; collectd's several write threads may still be handing them to
-# write_prometheus.
+# before it, and with one write thread (collectd_base_config) they reached
+# write_prometheus before it too; the pause lets a scrape that caught the
+# next read mid-dispatch pass.
 SETTLE_S = 0.2
 
 SCENARIO_TIMEOUT_S = 120
@@ -287,11 +288,15 @@ def plugin_block(options):
 
 def collectd_base_config(tmp, interval=1, plugin_dir=None):
     """Global options and the logfile plugin (collectd.log in tmp); without
-    plugin_dir, collectd's compiled-in plugin directory."""
+    plugin_dir, collectd's compiled-in plugin directory.  One write thread:
+    writers get value lists in dispatch order, so a served scrape_success
+    means its read's other values were served before it (with collectd's
+    default 5, a thread can stall holding an earlier value list)."""
     return (
         'Hostname "%s"\n' % HOSTNAME
         + "FQDNLookup false\n"
         + "Interval %g\n" % interval
+        + "WriteThreads 1\n"
         + 'BaseDir "%s"\n' % tmp.path
         + 'PIDFile "%s"\n' % tmp.join("collectd.pid")
         + ('PluginDir "%s"\n' % plugin_dir if plugin_dir else "")
