@@ -72,8 +72,10 @@ TCP6_TABLE = [
 EXPECTED_USED = 7  # 40000 40001 40003 40007 40012 40013 40019
 EXPECTED_OPEN = {22: 1, 9000: 1, 40001: 1, 40005: 1, 40019: 1, 8080: 1}
 
+# Interval 1 s: 4 or 5 reads in this window.  A back-off would double the
+# interval after each failed read (reads at +2 s, +6 s), leaving at most 2;
+# a scrape loop stalled past one read still sees at least 3.
 FAULT_OBSERVATION_S = 4.0
-MAX_READ_GAP_MS = 1600  # Interval 1 s; a back-off would double it
 EXPIRY_TIMEOUT_S = 10.0
 
 
@@ -209,8 +211,7 @@ def observe_fault(collectd, fault_at):
         h.check_equal(series_dispatched_after(samples, fault_ms), [],
                       "series dispatched during the fault")
         time.sleep(0.2)
-    gaps = [b - a for a, b in zip(sorted(read_times), sorted(read_times)[1:])]
-    h.check(len(read_times) >= 3 and max(gaps) <= MAX_READ_GAP_MS,
+    h.check(len(read_times) >= 3,
             "reads during the fault not at the 1 s interval (back-off?): "
             "scrape_success timestamps %r" % sorted(read_times))
 
@@ -269,8 +270,8 @@ def failure_scenario(inject_fault):
                 wait_until_values_expire(collectd)
                 check_log_counts(collectd, 1, 0, "during the fault")
 
-                repaired_at = time.time()
                 proc_root.write_valid()
+                repaired_at = time.time()
                 samples = h.wait_for_fresh_read(collectd, repaired_at)
                 check_fixture_values(samples, "after recovery")
                 samples = h.wait_for_fresh_read(collectd, time.time() + 1)
