@@ -527,7 +527,10 @@ def closed_port_scenario():
     (no staleness markers for series with timestamps)."""
     require_skip_conditions()
     block = h.plugin_block(["WatchPort %d" % WATCHED_CLOSED])
-    with h.TempDir() as tmp, h.Collectd(tmp, block) as collectd:
+    # No expiry: write_prometheus keeps serving the one 0 (same timestamp)
+    # to every scrape, which must still store it once.
+    with h.TempDir() as tmp, \
+            h.Collectd(tmp, block, extra_config="Timeout 3600\n") as collectd:
         listening = h.listener(UNWATCHED)
         try:
             collectd.start_and_wait_ready()
