@@ -57,6 +57,11 @@ FRESH_READ_MARGIN_S = 0.25
 # next read mid-dispatch pass.
 SETTLE_S = 0.2
 
+# extra_config for h.Collectd: collectd never expires a value (its Timeout
+# is 2 intervals by default), so write_prometheus keeps serving a value
+# that a read dispatched once.
+NO_EXPIRY = "Timeout 3600\n"
+
 SCENARIO_TIMEOUT_S = 120
 
 

@@ -331,7 +331,7 @@ def top_two():
     # test's scrape, which can come 2 reads later.
     with h.TempDir() as tmp, \
             h.Collectd(tmp, h.plugin_block(options),
-                       extra_config="Timeout 3600\n") as collectd:
+                       extra_config=h.NO_EXPIRY) as collectd:
         sockets = Sockets()
         try:
             sockets.listener(40019)  # exclusive: +1 for every destination

@@ -204,14 +204,13 @@ def next_read(collectd):
 # first read after the fault has just dispatched: uc_check_timeout calls the
 # "missing" callbacks after releasing the cache lock, without looking again.
 # Seen once under load ("udp missing, restored": ports 22 and 8080 absent).
-# test_read_failure covers expiry; here nothing expires.
-NO_EXPIRY = "Timeout 3600\n"
+# test_read_failure covers expiry; here nothing expires (h.NO_EXPIRY).
 
 
 def netlink_collectd(tmp, source, fault):
     block = h.plugin_block(['Source "%s"' % source])
     return h.Collectd(tmp, block, extra_env=fault.env(),
-                      extra_config=NO_EXPIRY)
+                      extra_config=h.NO_EXPIRY)
 
 
 def netlink_unavailable_auto(mode):
@@ -531,7 +530,7 @@ def check_proc_values(samples, expect, what):
 def proc_collectd(tmp, root):
     block = h.plugin_block(['Source "proc"', 'ProcRoot "%s"' % root.path,
                             'Protocol "tcp" "udp"'])
-    return h.Collectd(tmp, block, extra_config=NO_EXPIRY)
+    return h.Collectd(tmp, block, extra_config=h.NO_EXPIRY)
 
 
 def proc_files():

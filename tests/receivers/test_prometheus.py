@@ -530,7 +530,7 @@ def closed_port_scenario():
     # No expiry: write_prometheus keeps serving the one 0 (same timestamp)
     # to every scrape, which must still store it once.
     with h.TempDir() as tmp, \
-            h.Collectd(tmp, block, extra_config="Timeout 3600\n") as collectd:
+            h.Collectd(tmp, block, extra_config=h.NO_EXPIRY) as collectd:
         listening = h.listener(UNWATCHED)
         try:
             collectd.start_and_wait_ready()
