@@ -69,18 +69,18 @@ def by_time(row):
     return float(row[0])
 
 
-def read_before(tmp, plugin, instance, until):
-    """Rows of a csv series stamped before until, in time order."""
-    return sorted((row for row in lr.read_series(tmp, plugin, instance)
-                   if by_time(row) < until), key=by_time)
+def in_time_order(rows, until=float("inf")):
+    """The csv rows stamped before until, in time order."""
+    return sorted((row for row in rows if by_time(row) < until), key=by_time)
 
 
 def check_every_read(tmp, churn, checked_until, run_ended):
     """Checks the values of each read before checked_until; returns (read
     timestamps, figures)."""
-    every_start = sorted(by_time(row) for row in
-                         lr.read_series(tmp, "ephemeral_port_exporter"))
-    success = read_before(tmp, "ephemeral_port_exporter", "", checked_until)
+    every_success = in_time_order(lr.read_series(tmp,
+                                                 "ephemeral_port_exporter"))
+    every_start = [by_time(row) for row in every_success]
+    success = [row for row in every_success if by_time(row) < checked_until]
     stamps = [stamp for stamp, _ in success]
     h.check(len(stamps) >= MIN_READS,
             "only %d reads, wanted %d" % (len(stamps), MIN_READS))
@@ -98,7 +98,8 @@ def check_every_read(tmp, churn, checked_until, run_ended):
           % (shared, len(every_start) - len(stamps), UNCHECKED_TAIL_S))
     figures = {}
     for protocol, instance in (("tcp", ""), ("udp", "udp")):
-        rows = read_before(tmp, "ephemeral_ports", instance, checked_until)
+        rows = in_time_order(lr.read_series(tmp, "ephemeral_ports", instance),
+                             checked_until)
         h.check_equal([stamp for stamp, _ in rows], stamps,
                       "%s: reads with ephemeral_ports values" % protocol)
         used_seen = []
