@@ -25,7 +25,6 @@ in the log says bound-only sockets are not counted.
 """
 
 import errno
-
 import os
 import socket
 import sys
@@ -91,6 +90,12 @@ def check_read(samples, client_port, bound_ports, what):
                   "%s: instance_open_ports" % what)
 
 
+def check_none_said_not_counted(collectd):
+    h.check_equal([line for line in collectd.log_lines()
+                   if NOT_COUNTED_MESSAGE in line], [],
+                  "log lines saying bound-only sockets are not counted")
+
+
 def exhausted_at_start():
     with h.TempDir() as tmp, h.Collectd(tmp, h.plugin_block([])) as collectd:
         bound = []
@@ -122,10 +127,7 @@ def exhausted_at_start():
             samples = h.wait_for_read_after(collectd, closed_at)
             h.check_pool_values(samples, TOTAL - 5, TOTAL,
                                 "after closing 5 of them")
-            h.check_equal([line for line in collectd.log_lines()
-                           if NOT_COUNTED_MESSAGE in line], [],
-                          "log lines saying bound-only sockets are not "
-                          "counted")
+            check_none_said_not_counted(collectd)
             h.check_equal(
                 h.plugin_log_lines(collectd.log_lines(), "error"), [],
                 "plugin ERROR lines")
@@ -155,10 +157,7 @@ def bound_only():
             samples = h.wait_for_fresh_read(collectd, built_at)
             check_read(samples, client_port, (BOUND_V4, BOUND_V6),
                        "with 2 bound-only sockets")
-            h.check_equal([line for line in collectd.log_lines()
-                           if NOT_COUNTED_MESSAGE in line], [],
-                          "log lines saying bound-only sockets are not "
-                          "counted")
+            check_none_said_not_counted(collectd)
 
             for sock in bound:
                 sock.close()
