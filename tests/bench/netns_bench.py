@@ -1,0 +1,257 @@
+"""The namespace benchmark (issue 10): what one read of many network
+namespaces costs. run_bench starts it as the first process of PID, mount
+and network namespaces of its own (see netns_world.py):
+
+    unshare --pid --mount --net --fork --mount-proc --kill-child \\
+        python3 netns_bench.py CONFIG.json RESULT.json
+
+Per phase (the pods sharing the kernel's global established table, then
+pods made with net.ipv4.tcp_child_ehash_entries set so that each has its
+own): COUNT pods with SOCKETS TCP sockets each are created, the machine is
+topped up to PROCESSES processes, and ROUNDS rounds are run, interleaved:
+
+  own    collectd with the plugin and no namespace option (its own only)
+  list   collectd with a NetNamespace line for every pod
+  all    collectd with AllNetNamespaces true
+  floor  floor -m netns over the same namespaces (its own and the pods)
+  floor_own  floor -m netns over its own namespace alone
+
+and once per phase the floor without bound-only sockets. One heap driver
+(heap_driver.c) reads with AllNetNamespaces through both phases: at 0 pods,
+at COUNT pods and at 0 again in each. The results go to RESULT.json; netns_report.py renders them.
+"""
+
+import argparse
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+from benchlib import (BenchError, Children, Collectd, HOSTNAME, log,
+                      measure_collectd, measure_idle_rate)
+from netns_world import World
+
+READS = 10  # measured reads per collectd round
+VERIFY_READS = 3
+
+
+def run_floor(cfg, paths, repeat, extra=()):
+    out = subprocess.run([cfg.floor, "-m", "netns", "-n", str(repeat)]
+                         + list(extra) + paths,
+                         capture_output=True, text=True, check=True)
+    return {k: float(v) for k, v in
+            (kv.split("=", 1) for kv in out.stdout.split())
+            if k not in ("mode",)}
+
+
+def interval_for(read_ns):
+    """About five times a read (the method needs an idle gap after it)."""
+    return max(0.05, round(5 * read_ns / 1e9 + 0.005, 2))
+
+
+def plugin_conf(kind, pods):
+    if kind == "own":
+        return ""
+    if kind == "list":
+        lines = "".join('  NetNamespace "%s"\n' % p.path for p in pods)
+    else:
+        lines = "  AllNetNamespaces true\n"
+    return "<Plugin ephemeral_ports>\n%s</Plugin>\n" % lines
+
+
+def verify(cfg, children, kind, pods, interval):
+    """A short run writing every namespace's scrape_success: the plugin
+    must read every pod, each with success, and log no ERROR; else the
+    figures would measure something else."""
+    cd = Collectd(cfg, children, "plugin", interval,
+                  plugin_conf(kind, pods), csv_hosts=".*")
+    try:
+        cd.wait_reads(VERIFY_READS, 60 + 10 * interval)
+        hosts = cd.scrape_success()
+        errors = cd.log_errors()
+    finally:
+        cd.stop()
+    expected = {HOSTNAME} | {"%s:%s" % (HOSTNAME, p.name) for p in pods}
+    failed = sorted(h for h, v in hosts.items() if v and min(v) != 1)
+    if set(hosts) != expected or failed or errors:
+        raise BenchError(
+            "%s: the plugin read %d namespaces, expected %d; failed: %s; "
+            "missing: %s; unexpected: %s; errors: %s"
+            % (kind, len(hosts), len(expected), failed[:5],
+               sorted(expected - set(hosts))[:5],
+               sorted(set(hosts) - expected)[:5], errors[:3]))
+    return len(hosts)
+
+
+class HeapDriver:
+    """heap_driver with AllNetNamespaces: 'read N' on its stdin makes N
+    reads and answers with one line of key=value figures."""
+
+    def __init__(self, cfg, children):
+        self.children = children
+        self.proc = children.start([cfg.heap_driver], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True)
+
+    def measure(self, reads):
+        self.proc.stdin.write("read %d\n" % reads)
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise BenchError("heap_driver exited")
+        return {k: int(v) for k, v in
+                (kv.split("=", 1) for kv in line.split())}
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.children.stop(self.proc)
+
+
+def measure_rounds(cfg, children, world, idle_rate, res):
+    paths = ["."] + [p.path for p in world.pods]
+    estimate = run_floor(cfg, paths, 1)["cpu_ns_all_per_read"]
+    own_estimate = run_floor(cfg, ["."], 10)["cpu_ns_all_per_read"]
+    intervals = {"own": interval_for(own_estimate),
+                 "list": interval_for(estimate * 1.2),
+                 "all": interval_for(estimate * 1.3)}
+    res["intervals"] = intervals
+    res["verified"] = {k: verify(cfg, children, k, world.pods, intervals[k])
+                       for k in ("list", "all")}
+    repeat = max(3, min(1000, int(2e9 / max(estimate, 1))))
+    own_repeat = max(10, min(10000, int(1e9 / max(own_estimate, 1))))
+    if cfg.quick:
+        repeat, own_repeat = max(repeat // 4, 2), max(own_repeat // 4, 10)
+    reads = max(READS // 3, 3) if cfg.quick else READS
+    rounds = {k: [] for k in ("own", "list", "all", "floor", "floor_own")}
+    for r in range(cfg.rounds):
+        for kind in ("own", "list", "all"):
+            m = measure_collectd(cfg, children, "plugin", intervals[kind],
+                                 reads, idle_rate,
+                                 plugin_conf(kind, world.pods))
+            m["processes"] = world.processes() + 1  # collectd's gone now
+            rounds[kind].append(m)
+            log("   round %d %-4s %9.3f ms/read (reader), %9.3f (process), "
+                "%d reads, %d processes" % (
+                    r + 1, kind, m["reader_ns"] / 1e6, m["process_ns"] / 1e6,
+                    m["reads"], m["processes"]))
+        for kind, p, n in (("floor", paths, repeat),
+                           ("floor_own", ["."], own_repeat)):
+            f = run_floor(cfg, p, n)
+            rounds[kind].append(f)
+            log("   round %d %-9s %9.3f ms/read (dumps), %9.3f (all), "
+                "%d sockets" % (r + 1, kind, f["cpu_ns_per_read"] / 1e6,
+                                f["cpu_ns_all_per_read"] / 1e6, f["sockets"]))
+    res["rounds"] = rounds
+    res["processes"] = max(m["processes"] for k in ("list", "all")
+                           for m in rounds[k])
+    res["floor_no_bound"] = run_floor(cfg, paths, repeat,
+                                      ["-s", "0x%x" % NO_BOUND_STATES])
+    for kind in ("own", "list", "all"):
+        ms_ = rounds[kind]
+        res[kind] = statistics.median(m["reader_ns"] for m in ms_)
+        res[kind + "_process"] = statistics.median(m["process_ns"]
+                                                   for m in ms_)
+        res[kind + "_rss_kib"] = max(m["rss_kib"] for m in ms_)
+        res[kind + "_hwm_kib"] = max(m["hwm_kib"] for m in ms_)
+    for kind in ("floor", "floor_own"):
+        res[kind] = statistics.median(f["cpu_ns_per_read"]
+                                      for f in rounds[kind])
+        res[kind + "_all"] = statistics.median(f["cpu_ns_all_per_read"]
+                                               for f in rounds[kind])
+
+
+# The floor's second dump without BOUND_INACTIVE: every state but LISTEN.
+NO_BOUND_STATES = 0x1ffe & ~(1 << 10)
+
+
+def run_phase(cfg, children, world, heap, idle_rate, name, child_ehash):
+    log("== %s: %d pods, %d sockets each" % (name, cfg.netns_count,
+                                             cfg.netns_sockets))
+    res = {"name": name, "child_ehash": child_ehash}
+    try:
+        if heap:
+            res["heap_before"] = heap.measure(cfg.heap_reads)
+        old = world.child_ehash()
+        res["child_ehash_before"] = old
+        world.set_child_ehash(child_ehash)
+        started = time.monotonic()
+        try:
+            world.add_pods(cfg.netns_count, cfg.loadgen, cfg.netns_sockets)
+        finally:
+            world.set_child_ehash(old)  # only pod creation reads it
+        res["create_s"] = time.monotonic() - started
+        res["pod_ehash_entries"] = world.pods[0].ehash_entries()
+        world.top_up(cfg.processes - 1)  # collectd is the last one
+        if heap:
+            res["heap_pods"] = heap.measure(cfg.heap_reads)
+        measure_rounds(cfg, children, world, idle_rate, res)
+    finally:
+        world.remove_pods()
+    if heap:
+        res["heap_after"] = heap.measure(cfg.heap_reads)
+    return res
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("config", help="run_bench's options, as JSON")
+    p.add_argument("result", help="where the results go, as JSON")
+    a = p.parse_args()
+    with open(a.config) as f:
+        cfg = argparse.Namespace(**json.load(f))
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    children = Children()
+    started = time.monotonic()
+    result = {"load_before": loadavg(), "count": cfg.netns_count,
+              "sockets": cfg.netns_sockets, "processes": cfg.processes}
+    world = heap = None
+    try:
+        world = World(children)
+        result["idle_rate"] = measure_idle_rate(cfg, children)
+        phases = [("shared", 0)]
+        if cfg.child_ehash:
+            phases.append(("own tables", cfg.child_ehash))
+        # One collector through every phase: what a cycle of pods leaves on
+        # its heap shows as a difference between the phases' "after".
+        if cfg.heap_driver:
+            heap = HeapDriver(cfg, children)
+            heap.measure(2)  # warm-up
+        result["phases"] = [run_phase(cfg, children, world, heap,
+                                      result["idle_rate"], name, value)
+                            for name, value in phases]
+    finally:
+        # A second Ctrl-C (or run_bench's SIGTERM) must not cut the
+        # clean-up short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if heap is not None:
+            heap.stop()
+        if world is not None:
+            world.close()
+        children.stop_all()
+    result["load_after"] = loadavg()
+    result["minutes"] = (time.monotonic() - started) / 60
+    with open(a.result, "w") as f:
+        json.dump(result, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        log("netns_bench: " + str(e))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        log("netns_bench: interrupted")
+        sys.exit(130)
