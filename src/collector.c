@@ -83,6 +83,34 @@ static int read_own(collector_t *c, char *err, size_t err_size) {
   return rc;
 }
 
+/* The way back from other namespaces, opened for one read and closed
+ * after it, so that between reads the plugin holds no namespace at all.
+ * /proc/self names the main thread, which never leaves collectd's own. */
+static int open_home(collector_t *c, char *err, size_t err_size) {
+  netns_id_t id;
+  c->own_netns = netns_open("/proc/self/ns/net", &id, err, err_size);
+  if (c->own_netns < 0)
+    return -1;
+  c->own_uts = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+  if (c->own_uts < 0) {
+    snprintf(err, err_size, "/proc/self/ns/uts: %s", strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static void close_home(collector_t *c) {
+  if (c->own_netns >= 0)
+    close(c->own_netns);
+  if (c->own_uts >= 0)
+    close(c->own_uts);
+  c->own_netns = c->own_uts = -1;
+}
+
+static bool reads_others(const collector_t *c) {
+  return c->opts->netns_count > 0 || c->opts->all_netns;
+}
+
 /* Another namespace: entered only to read its sysctls and open a netlink
  * socket there (or, reading /proc, to read its tables), then left at once;
  * the socket is closed when the read is done, so nothing of the plugin
@@ -90,6 +118,9 @@ static int read_own(collector_t *c, char *err, size_t err_size) {
 static int read_other(collector_t *c, target_t *t, char *err, size_t err_size) {
   netns_id_t id;
   int fd = netns_open(t->path, &id, err, err_size);
+  /* Gone, or its bind mount half removed: the path no longer names it. */
+  if (fd == -ENOENT || fd == -EINVAL)
+    return -ESTALE;
   if (fd < 0)
     return fd;
   if (!netns_id_equal(&id, &t->id)) {
@@ -173,13 +204,14 @@ static void note_outcome(collector_t *c, target_t *t, int rc, const char *err) {
 }
 
 /* Reads one target and hands its reading on. Returns -ESTALE, with
- * nothing handed on, when a discovered target's path names another
- * namespace now (its process exited, the pid was reused). */
+ * nothing handed on, when a discovered target's path no longer names it. */
 static int read_target(collector_t *c, target_t *t) {
   char err[512] = "";
   int rc = t->name == NULL ? read_own(c, err, sizeof(err))
                            : read_other(c, t, err, sizeof(err));
-  if (rc == -ESTALE && !t->configured)
+  /* A discovered namespace that went between discovery and read is gone,
+   * not failing: its bind mount was removed, its process exited. */
+  if (rc == -ESTALE && t->name != NULL && !t->configured)
     return rc;
   if (rc == -ESTALE) {
     rc = targets_retarget(c, t, err, sizeof(err));
@@ -193,6 +225,14 @@ static int read_target(collector_t *c, target_t *t) {
 
 void collector_read(collector_t *c) {
   read_target(c, &c->own);
+  if (!reads_others(c))
+    return;
+  char err[512];
+  if (open_home(c, err, sizeof(err)) != 0) {
+    collector_log(c, LOG_ERR, "other network namespaces not read: %s", err);
+    close_home(c);
+    return;
+  }
   for (size_t i = 0; i < c->configured_count; i++)
     read_target(c, c->others[i]);
   if (c->opts->all_netns) {
@@ -202,6 +242,7 @@ void collector_read(collector_t *c) {
         c->others[i]->seen = 0; /* dropped below, not reported */
     targets_sweep(c);
   }
+  close_home(c);
   complain_privilege(c);
 }
 
@@ -221,23 +262,21 @@ static void note_bound_only_blind_spot(collector_t *c) {
 }
 
 static int open_namespaces(collector_t *c, char *err, size_t err_size) {
-  if (c->opts->netns_count == 0 && !c->opts->all_netns)
+  if (!reads_others(c))
     return 0;
   snprintf(c->thread_net_root, sizeof(c->thread_net_root), "%s/thread-self",
            c->opts->proc_root);
-  c->own_netns =
-      netns_open("/proc/thread-self/ns/net", &c->own_id, err, err_size);
-  if (c->own_netns < 0)
-    return -1;
-  c->own_uts = open("/proc/thread-self/ns/uts", O_RDONLY | O_CLOEXEC);
-  if (c->own_uts < 0) {
-    snprintf(err, err_size, "/proc/thread-self/ns/uts: %s", strerror(errno));
+  c->can_ptrace = netns_has_capability(CAP_SYS_PTRACE);
+  int rc = netns_self(&c->own_id);
+  if (rc != 0) {
+    snprintf(err, err_size, "/proc/thread-self/ns/net: %s", strerror(-rc));
     return -1;
   }
-  for (size_t i = 0; i < c->opts->netns_count; i++)
-    if (targets_add_configured(c, c->opts->netns_paths[i], err, err_size) != 0)
-      return -1;
-  return 0;
+  rc = open_home(c, err, err_size);
+  for (size_t i = 0; rc == 0 && i < c->opts->netns_count; i++)
+    rc = targets_add_configured(c, c->opts->netns_paths[i], err, err_size);
+  close_home(c);
+  return rc == 0 ? 0 : -1;
 }
 
 collector_t *collector_new(const options_t *opts, const collector_ops_t *ops,
@@ -281,9 +320,5 @@ void collector_free(collector_t *c) {
   targets_free(c);
   reading_free(c);
   destinations_free(&c->destinations);
-  if (c->own_netns >= 0)
-    close(c->own_netns);
-  if (c->own_uts >= 0)
-    close(c->own_uts);
   free(c);
 }

@@ -39,10 +39,11 @@ struct collector {
   size_t others_capacity;
   size_t configured_count;
   unsigned discovery;      /* number of the current discovery, from 1 */
+  bool can_ptrace;         /* CAP_SYS_PTRACE: every /proc/PID/ns/net shows */
   bool privilege_failing;  /* its ERROR is out */
   int privilege_error;     /* this read's refusal (errno), or 0 */
   char privilege_what[64]; /* what was refused */
-  /* Held only when other namespaces are read: the way back home. */
+  /* The way back home, open only while a read is in other namespaces. */
   int own_netns;
   int own_uts;
   netns_id_t own_id;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -128,6 +129,15 @@ unsigned netns_discover(const char *proc_root, netns_found_fn found, void *ctx,
   walk_dir(&walk, proc_root, "/ns/net", true);
   *first_error = walk.first_error;
   return walk.skipped;
+}
+
+bool netns_has_capability(int capability) {
+  /* capget(2) without libcap: version 3 takes two 32-bit words a set. */
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &header, data) != 0)
+    return false;
+  return (data[capability / 32].effective >> (capability % 32)) & 1;
 }
 
 int netns_uts_hostname(const char *proc_root, pid_t pid, int own_uts, char *buf,

@@ -4,6 +4,7 @@
 #ifndef EPHEMERAL_PORTS_NETNS_H
 #define EPHEMERAL_PORTS_NETNS_H
 
+#include <linux/capability.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -54,6 +55,10 @@ unsigned netns_discover(const char *proc_root, netns_found_fn found, void *ctx,
 /* The same for the two bind-mount directories only. */
 unsigned netns_discover_mounts(netns_found_fn found, void *ctx,
                                int *first_error);
+
+/* Whether the process has capability (CAP_SYS_ADMIN, CAP_SYS_PTRACE, ...)
+ * in its effective set. */
+bool netns_has_capability(int capability);
 
 /* The UTS hostname of process pid when its UTS namespace is not the
  * caller's (a container's or a pod's name); enters that UTS namespace for

@@ -150,7 +150,9 @@ int targets_add_configured(collector_t *c, const char *path, char *err,
 
 static void found_namespace(const netns_found_t *found, void *ctx) {
   collector_t *c = ctx;
-  if (netns_id_equal(&found->id, &c->own_id))
+  /* Every namespace lives on the one nsfs: anything else under /run/netns
+   * is a file left behind (a failed `ip netns add`), not a namespace. */
+  if (found->id.dev != c->own_id.dev || netns_id_equal(&found->id, &c->own_id))
     return;
   target_t *t = find_target(c, &found->id);
   if (t != NULL) {
@@ -179,8 +181,10 @@ void targets_discover(collector_t *c) {
   unsigned skipped =
       netns_discover(c->opts->proc_root, found_namespace, c, &error);
   /* Without CAP_SYS_PTRACE, other users' processes do not show their
-   * namespaces: the same blind spot as a refused setns. */
-  if (skipped > 0 && (error == EACCES || error == EPERM))
+   * namespaces: the same blind spot as a refused setns. (With it, a
+   * process can still refuse, as a sandbox's init does; what it hides is
+   * seen through the other processes in its namespace, or not at all.) */
+  if (skipped > 0 && (error == EACCES || error == EPERM) && !c->can_ptrace)
     collector_note_privilege(c, "reading /proc/PID/ns/net", error);
 }
 
