@@ -6,13 +6,15 @@
  * (or, given paths, a NetNamespace for each). Each line "read N" on stdin
  * makes N reads, then one line on stdout:
  *
- *   inuse=B mmapped=B fds=N targets=N failed=N logged=N
+ *   inuse=B mmapped=B fds=N targets=N failed=N logged=N cpu_ns=N
  *
  * inuse: bytes in use on the heap (mallinfo2: uordblks + hblkhd), after the
  * last read; mmapped: hblkhd of it; fds: descriptors open between reads
  * (stdin, stdout and stderr included); targets, failed: readings of the last
  * read and how many of them were not ok; logged: WARNINGs and ERRORs of the
- * N reads (the first few go to stderr). Ends at end of input. */
+ * N reads (the first few go to stderr); cpu_ns: CPU time (user + system)
+ * per read, the collector's work without collectd's. Ends at end of input.
+ */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #define LOGGED_SHOWN 3
 
@@ -47,6 +50,12 @@ static void on_log(int severity, const char *message, void *ctx) {
     return;
   if (count->logged++ < LOGGED_SHOWN)
     fprintf(stderr, "heap_driver: %s\n", message);
+}
+
+static double cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
 /* Open descriptors, the directory stream's own left out. */
@@ -93,14 +102,17 @@ int main(int argc, char **argv) {
       break;
     }
     count.logged = 0;
+    double start = cpu_ns();
     for (long i = 0; i < reads; i++) {
       count.targets = count.failed = 0;
       collector_read(collector);
     }
+    double per_read = (cpu_ns() - start) / (double)reads;
     struct mallinfo2 heap = mallinfo2();
-    printf("inuse=%zu mmapped=%zu fds=%ld targets=%u failed=%u logged=%u\n",
+    printf("inuse=%zu mmapped=%zu fds=%ld targets=%u failed=%u logged=%u "
+           "cpu_ns=%.0f\n",
            heap.uordblks + heap.hblkhd, heap.hblkhd, open_fds(), count.targets,
-           count.failed, count.logged);
+           count.failed, count.logged, per_read);
     fflush(stdout);
   }
   collector_free(collector);

@@ -15,6 +15,7 @@ topped up to PROCESSES processes, and ROUNDS rounds are run, interleaved:
   all    collectd with AllNetNamespaces true
   floor  floor -m netns over the same namespaces (its own and the pods)
   floor_own  floor -m netns over its own namespace alone
+  collector  the heap driver's reads (AllNetNamespaces, no collectd)
 
 and once per phase the floor without bound-only sockets. One heap driver
 (heap_driver.c) reads with AllNetNamespaces through both phases: at 0 pods,
@@ -22,6 +23,7 @@ at COUNT pods and at 0 again in each. The results go to RESULT.json; netns_repor
 """
 
 import argparse
+import datetime
 import json
 import signal
 import statistics
@@ -30,7 +32,7 @@ import sys
 import time
 
 from benchlib import (BenchError, Children, Collectd, HOSTNAME, log,
-                      measure_collectd, measure_idle_rate)
+                      machine, measure_collectd, measure_idle_rate, versions)
 from netns_world import World
 
 READS = 10  # measured reads per collectd round
@@ -108,7 +110,7 @@ class HeapDriver:
         self.children.stop(self.proc)
 
 
-def measure_rounds(cfg, children, world, idle_rate, res):
+def measure_rounds(cfg, children, world, heap, idle_rate, res):
     paths = ["."] + [p.path for p in world.pods]
     estimate = run_floor(cfg, paths, 1)["cpu_ns_all_per_read"]
     own_estimate = run_floor(cfg, ["."], 10)["cpu_ns_all_per_read"]
@@ -123,7 +125,8 @@ def measure_rounds(cfg, children, world, idle_rate, res):
     if cfg.quick:
         repeat, own_repeat = max(repeat // 4, 2), max(own_repeat // 4, 10)
     reads = max(READS // 3, 3) if cfg.quick else READS
-    rounds = {k: [] for k in ("own", "list", "all", "floor", "floor_own")}
+    rounds = {k: [] for k in ("own", "list", "all", "floor", "floor_own",
+                              "collector")}
     for r in range(cfg.rounds):
         for kind in ("own", "list", "all"):
             m = measure_collectd(cfg, children, "plugin", intervals[kind],
@@ -135,6 +138,11 @@ def measure_rounds(cfg, children, world, idle_rate, res):
                 "%d reads, %d processes" % (
                     r + 1, kind, m["reader_ns"] / 1e6, m["process_ns"] / 1e6,
                     m["reads"], m["processes"]))
+        if heap:
+            c = heap.measure(reads)
+            rounds["collector"].append(c)
+            log("   round %d collector %9.3f ms/read (heap_driver)"
+                % (r + 1, c["cpu_ns"] / 1e6))
         for kind, p, n in (("floor", paths, repeat),
                            ("floor_own", ["."], own_repeat)):
             f = run_floor(cfg, p, n)
@@ -154,6 +162,9 @@ def measure_rounds(cfg, children, world, idle_rate, res):
                                                    for m in ms_)
         res[kind + "_rss_kib"] = max(m["rss_kib"] for m in ms_)
         res[kind + "_hwm_kib"] = max(m["hwm_kib"] for m in ms_)
+    if heap:
+        res["collector"] = statistics.median(c["cpu_ns"]
+                                             for c in rounds["collector"])
     for kind in ("floor", "floor_own"):
         res[kind] = statistics.median(f["cpu_ns_per_read"]
                                       for f in rounds[kind])
@@ -185,7 +196,7 @@ def run_phase(cfg, children, world, heap, idle_rate, name, child_ehash):
         world.top_up(cfg.processes - 1)  # collectd is the last one
         if heap:
             res["heap_pods"] = heap.measure(cfg.heap_reads)
-        measure_rounds(cfg, children, world, idle_rate, res)
+        measure_rounds(cfg, children, world, heap, idle_rate, res)
     finally:
         world.remove_pods()
     if heap:
@@ -213,7 +224,10 @@ def main():
     children = Children()
     started = time.monotonic()
     result = {"load_before": loadavg(), "count": cfg.netns_count,
-              "sockets": cfg.netns_sockets, "processes": cfg.processes}
+              "sockets": cfg.netns_sockets, "rounds": cfg.rounds,
+              "heap_reads": cfg.heap_reads,
+              "date": datetime.date.today().isoformat(),
+              "machine": machine(), "versions": versions(cfg)}
     world = heap = None
     try:
         world = World(children)

@@ -1,8 +1,8 @@
 """docs/BENCHMARKS.md's namespace part (netns_bench.py's results)."""
 
-import datetime
+import textwrap
 
-from benchlib import machine, ms, versions
+from benchlib import ms
 from netns_world import DESTINATIONS, LISTENERS, SLEEPERS_PER_POD
 
 NETNS_HEADER = "## Many network namespaces"
@@ -26,6 +26,8 @@ def results_table(phases, count):
         ("plugin, its own namespace only", lambda p: ms(p["own"])),
         ("plugin, %d `NetNamespace`" % count, lambda p: ms(p["list"])),
         ("plugin, `AllNetNamespaces true`", lambda p: ms(p["all"])),
+        ("collector alone (heap_driver, `AllNetNamespaces`, no collectd)",
+         lambda p: ms(p["collector"]) if "collector" in p else "-"),
         ("floor: the dumps (own namespace + %d)" % count,
          lambda p: ms(p["floor"])),
         ("floor: setns, socket, sysctls and the dumps",
@@ -66,16 +68,47 @@ def results_table(phases, count):
 
 
 def rounds_table(phases):
-    lines = ["| phase | own | list | all | floor dumps | floor, own alone |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| phase | own | list | all | collector | floor dumps "
+             "| floor, own alone |", "|---|---:|---:|---:|---:|---:|---:|"]
     for p in phases:
         r = p["rounds"]
-        lines.append("| tcp_child_ehash_entries %d | %s |" % (
-            p["child_ehash"], " | ".join(
-                " ".join(ms(m["reader_ns"]) for m in r[k])
-                for k in ("own", "list", "all")) + " | " + " | ".join(
-                " ".join(ms(f["cpu_ns_per_read"]) for f in r[k])
-                for k in ("floor", "floor_own"))))
+        cells = [" ".join(ms(m["reader_ns"]) for m in r[k])
+                 for k in ("own", "list", "all")]
+        cells.append(" ".join(ms(c["cpu_ns"]) for c in r.get("collector", []))
+                     or "-")
+        cells += [" ".join(ms(f["cpu_ns_per_read"]) for f in r[k])
+                  for k in ("floor", "floor_own")]
+        lines.append("| tcp_child_ehash_entries %d | %s |"
+                     % (p["child_ehash"], " | ".join(cells)))
+    return "\n".join(lines)
+
+
+def split_table(phases):
+    """Where a read with AllNetNamespaces spends its CPU, from the
+    differences between the readers measured."""
+    if any("collector" not in p for p in phases):
+        return "(Without the heap driver the split is not measured.)"
+    rows = [
+        ("the kernel's walks for the dumps, bound-only sockets left out",
+         lambda p: p["floor_no_bound"]["cpu_ns_per_read"]),
+        ("the kernel's walks of its bind table (bound-only sockets)",
+         lambda p: p["floor"] - p["floor_no_bound"]["cpu_ns_per_read"]),
+        ("setns, socket and sysctls per namespace",
+         lambda p: p["floor_all"] - p["floor"]),
+        ("the collector's own work, discovery included",
+         lambda p: p["collector"] - p["floor_all"]),
+        ("collectd: the glue and dispatching the values",
+         lambda p: p["all"] - p["collector"]),
+        ("**the read** (`AllNetNamespaces`, read thread)",
+         lambda p: p["all"]),
+    ]
+    lines = ["| ms per read | " + " | ".join(
+        "tcp_child_ehash_entries %d" % p["child_ehash"] for p in phases)
+        + " |", "|---|" + "---:|" * len(phases)]
+    for name, value in rows:
+        lines.append("| %s | %s |" % (name, " | ".join(
+            "%s (%.0f%%)" % (ms(value(p)), 100 * value(p) / p["all"])
+            for p in phases)))
     return "\n".join(lines)
 
 
@@ -102,6 +135,11 @@ def heap_table(phases, count, reads):
     return "\n".join(lines) if len(lines) > 2 else None
 
 
+def heap_figures(phase):
+    return tuple(phase[k]["inuse"] for k in ("heap_before", "heap_pods",
+                                             "heap_after"))
+
+
 def targets_table(phases, count):
     rows = []
     for p in phases:
@@ -117,20 +155,24 @@ def targets_table(phases, count):
                      "%+.1f%% (%s / %s ms)" % (100 * share, ms(p["all"]),
                                                ms(p["list"])),
                      share <= DISCOVERY_SHARE))
-        if "heap_before" in p:
-            b, n, a = (p[k]["inuse"] for k in ("heap_before", "heap_pods",
-                                               "heap_after"))
-            rows.append(("heap <= %s per namespace%s" % (
-                kib(HEAP_PER_NETNS), what), kib((n - b) / count),
-                (n - b) / count <= HEAP_PER_NETNS))
-            rows.append(("heap given back when the namespaces go%s" % what,
-                         "%s after, %s before" % (kib(a), kib(b)),
-                         a - b <= HEAP_GIVEN_BACK))
-    cycles = [p["heap_after"]["inuse"] for p in phases if "heap_after" in p]
-    if len(cycles) > 1:
-        rows.append(("nothing stays behind from cycle to cycle of pods",
-                     " / ".join(kib(c) for c in cycles) + " after each",
-                     max(cycles) - min(cycles) <= HEAP_GIVEN_BACK))
+    heaps = [p for p in phases if "heap_before" in p]
+    for p in heaps:
+        b, n, _ = heap_figures(p)
+        rows.append(("heap <= %s per namespace (tcp_child_ehash_entries %d)"
+                     % (kib(HEAP_PER_NETNS), p["child_ehash"]),
+                     kib((n - b) / count), (n - b) / count <= HEAP_PER_NETNS))
+    if heaps:
+        # The last cycle of pods: what the first read of any other
+        # namespace allocates once is in its "before" already.
+        b, _, a = heap_figures(heaps[-1])
+        rows.append(("heap given back when the pods go (cycle %d of pods)"
+                     % len(heaps), "%s after, %s before" % (kib(a), kib(b)),
+                     a - b <= HEAP_GIVEN_BACK))
+        fds = [p[k]["fds"] for p in heaps
+               for k in ("heap_before", "heap_pods", "heap_after")]
+        rows.append(("descriptors held between reads do not grow with the "
+                     "pods", " / ".join(str(f) for f in fds),
+                     max(fds) == min(fds)))
     lines = ["| target (%d pods) | figure | result |" % count,
              "|---|---:|---|"]
     for name, figure, ok in rows:
@@ -139,42 +181,77 @@ def targets_table(phases, count):
     return "\n".join(lines)
 
 
+def heap_note(phases):
+    heaps = [p for p in phases if "heap_before" in p]
+    if len(heaps) < 2:
+        return ""
+    first = heaps[0]["heap_after"]["inuse"] - heaps[0]["heap_before"]["inuse"]
+    later = [p["heap_after"]["inuse"] - p["heap_before"]["inuse"]
+             for p in heaps[1:]]
+    return ("The first cycle of pods leaves %s on the heap, the next %s: "
+            "allocated once, by the first read of another namespace, not "
+            "per namespace." % (kib(first), " and ".join(kib(x)
+                                                          for x in later)))
+
+
 def operators_text(phases, count):
     """What a node with 100 pods costs per read, either way."""
-    text = []
     pods = 100
+    est = []
     for p in phases:
         one = per_pod(p, "all", count)
-        total = p["own"] + pods * one
-        text.append((p["child_ehash"], one, total))
-    shared = text[0]
+        bind = (p["floor"] - p["floor_no_bound"]["cpu_ns_per_read"]) / \
+            (count + 1)
+        est.append((p["child_ehash"], one, p["own"] + pods * one, bind))
+    shared = est[0]
     para = (
-        "**For operators.** With `AllNetNamespaces true`, every pod's "
-        "namespace costs a read about {one} ms of CPU here, because each "
-        "namespace's dumps walk the kernel's whole established table, "
-        "whoever's sockets are in it. A node with {pods} pods therefore "
-        "costs about {total} ms of CPU per read ({pct:.1f}% of one core at "
-        "a 10 s interval)."
+        "**For operators.** With `AllNetNamespaces true` every pod costs a "
+        "read about {one} ms of CPU here: each namespace's dumps walk the "
+        "kernel's whole established table ({buckets:,} buckets here), "
+        "whoever's sockets are in it. A node with {pods} pods costs about "
+        "{total} ms of CPU per read, {pct:.1f}% of one core at collectd's "
+        "default 10 s interval."
     ).format(one=ms(shared[1]), pods=pods, total=ms(shared[2]),
-             pct=100 * shared[2] / 1e10)
-    if len(text) > 1:
-        own = text[1]
+             pct=100 * shared[2] / 1e10,
+             buckets=abs(phases[0]["pod_ehash_entries"]))
+    if len(est) > 1:
+        own = est[1]
         para += (
-            " With `net.ipv4.tcp_child_ehash_entries = {v}` set in the "
-            "node's own namespace (where the container runtime creates the "
-            "pods' namespaces: /etc/sysctl.d, before the pods start) every "
-            "new pod gets an established table of its own; a pod then costs "
-            "{one} ms and the node with {pods} pods {total} ms per read: "
-            "the sysctl saves {saved:.0f}% of the read. Pods created "
-            "before it was set keep sharing the global table until they "
-            "are recreated. The kernel keeps its bind and listening tables "
-            "global either way (the dumps without bound-only sockets above "
-            "show what the bind table's walk costs), and each table of its "
-            "own costs the kernel {v} buckets of 8 bytes per namespace."
+            " Set `net.ipv4.tcp_child_ehash_entries = {v}` in the node's "
+            "own namespace, where the container runtime creates the pods' "
+            "namespaces (a file in /etc/sysctl.d, before the pods start), "
+            "and every pod created after that gets an established table of "
+            "its own: a pod then costs {one} ms and the node with {pods} "
+            "pods {total} ms per read, {saved:.0f}% less. Pods created "
+            "before keep the global table until they are recreated. What "
+            "stays is mostly the kernel's walk of its bind table for "
+            "bound-only sockets ({bind} ms a namespace), which is global "
+            "whatever the sysctl says. A table of its own costs the kernel "
+            "8 bytes a bucket per pod and never grows: size it to a pod's "
+            "connections (a pod with many thousands wants more buckets)."
         ).format(v=own[0], one=ms(own[1]), pods=pods, total=ms(own[2]),
-                 saved=100 * (1 - own[2] / shared[2]))
-    return para
+                 saved=100 * (1 - own[2] / shared[2]), bind=ms(own[3]))
+    return textwrap.fill(para, 76)
 
+
+HEADER_ITEMS = [
+    "Date: {date}",
+    "Machine: {cpu}, {cores} cores, Linux {kernel}; load average (1, 5, "
+    "15 min) {load_before} before the run, {load_after} after: other work "
+    "shared the machine",
+    "{collectd}; plugin: source tree `{git})",
+    "Load: {count} pods, each a network namespace under /run/netns with "
+    "{sockets} TCP sockets: {connections} loopback connections from "
+    "kernel-chosen ports (the namespace's default range) to {dests} "
+    "destinations on 127.0.0.1, plus {listeners} listeners; {per_pod} "
+    "processes in each (load generator, its worker, {sleepers} sleepers); "
+    "{processes:,} processes in all, collectd among them. collectd runs in "
+    "a namespace of its own, the one the pods are created from (a node's "
+    "host namespace).",
+    "Reproduce: `make bench BENCH_FLAGS=--netns-only` (as root; this run "
+    "took {minutes:.1f} minutes); `--netns-count`, `--processes` and "
+    "`--child-ehash` change the scenario.",
+]
 
 DOC = """{header}
 
@@ -182,31 +259,22 @@ What one read costs when the plugin measures other network namespaces too
 (issue 10: containers, pods), measured by `make bench` (tests/bench/,
 netns_bench.py). CPU time (user + system) per read, in milliseconds.
 
-- Date: {date}
-- Machine: {cpu}, {cores} cores, Linux {kernel}; load average {load_before}
-  before, {load_after} after (other work shared the machine)
-- {collectd}; plugin: source tree `{git})
-- Load: {count} pods, each a network namespace under /run/netns with
-  {sockets} TCP sockets: {connections} loopback connections from
-  kernel-chosen ports (the namespace's default range) to {dests}
-  destinations on 127.0.0.1, plus {listeners} listeners; {per_pod}
-  processes in each (load generator, its worker, {sleepers} sleepers);
-  {processes:,} processes in all, collectd among them. collectd runs in a
-  namespace of its own, the one the pods are created from (a node's host
-  namespace).
-- Reproduce: `make bench BENCH_FLAGS=--netns-only` (as root; this run took
-  {minutes:.1f} minutes); `--netns-count`, `--processes`, `--child-ehash`
-  change the scenario.
+{header_items}
 
 ### Results
 
 {results}
 
-Medians of {rounds} rounds run own, list, all, floor, floor alone, own,
-... with the same pods. "Per pod" is the read with the pods minus the read
+Medians of {rounds} rounds run own, list, all, collector, floor, floor
+alone, own, ... with the same pods. "Per pod" is the read with the pods minus the read
 of collectd's own namespace alone, over {count}.
 
 {operators}
+
+Where the time of a read goes (differences of the medians above, so a
+small share can come out below zero as noise):
+
+{split}
 
 ### Targets
 
@@ -219,6 +287,8 @@ Every round (CPU per read, ms; plugin: the read thread):
 {rounds_table}
 
 {heap}
+
+{heap_note}
 
 ### Method
 
@@ -247,27 +317,36 @@ Every round (CPU per read, ms; plugin: the read thread):
   one walk for both families), close; collectd's own namespace without
   setns, its socket kept. "The dumps" is the CPU of the dumps alone, the
   floor of the target; the other figure includes everything.
-- **Heap**: tests/bench/heap_driver.c runs the plugin's collector
-  (`collector_new`/`collector_read`, no collectd) with `AllNetNamespaces
-  true` and reports glibc's `mallinfo2()` bytes in use (uordblks + hblkhd)
+- **Collector and heap**: tests/bench/heap_driver.c runs the plugin's
+  collector (`collector_new`/`collector_read`, no collectd) with
+  `AllNetNamespaces true`, one process through both phases. In each round
+  it makes as many reads as collectd does and reports their CPU (its own
+  clock): the read without collectd's glue and dispatching. Around the
+  rounds it reports glibc's `mallinfo2()` bytes in use (uordblks + hblkhd)
   after {heap_reads} reads at 0 pods, with the pods, and after they are
   gone, and the descriptors it holds between reads.
+- **Where the time goes**: differences between the readers measured in
+  the same rounds: the floor without and with bound-only sockets, the
+  floor with and without setns, the collector against the whole floor, and
+  collectd against the collector.
 - **`net.ipv4.tcp_child_ehash_entries`**: the kernel reads it when a
   network namespace is created (clone or unshare with CLONE_NEWNET), from
   the namespace of the task that creates it; the new namespace's own value
   starts at 0, and namespaces created before keep the global table. So the
   benchmark sets it in collectd's namespace, creates the pods from there,
   and puts the old value back at once; the pods' `tcp_ehash_entries`
-  (positive: a table of their own) shows it took.
+  (positive: a table of their own) shows it took. The kernel rounds the
+  value up to a power of two, and a namespace's table does not grow
+  later.
 """
 
 
-def netns_part(args, result):
+def netns_part(result):
     phases = result["phases"]
     count = result["count"]
-    info = machine()
-    collectd_version, git = versions(args)
-    heap = heap_table(phases, count, args.heap_reads)
+    info = result["machine"]
+    collectd_version, git = result["versions"]
+    heap = heap_table(phases, count, result["heap_reads"])
     heap_text = ("Heap of the collector alone (heap_driver, "
                  "`AllNetNamespaces true`):\n\n" + heap) if heap else \
         "(The heap driver was not run: no `--heap-driver`.)"
@@ -276,20 +355,28 @@ def netns_part(args, result):
         "targets": targets_table(phases, count),
         "rounds_table": rounds_table(phases),
         "operators": operators_text(phases, count),
+        "split": split_table(phases),
     }
-    doc = DOC.format(
-        header=NETNS_HEADER, date=datetime.date.today().isoformat(),
-        cpu=info["cpu"], cores=info["cores"], kernel=info["kernel"],
+    facts = dict(
+        header=NETNS_HEADER, date=result["date"], cpu=info["cpu"],
+        cores=info["cores"], kernel=info["kernel"],
         load_before=result["load_before"], load_after=result["load_after"],
         collectd=collectd_version, git=git, count=count,
         sockets=result["sockets"],
         connections=(result["sockets"] - LISTENERS) // 2,
         dests=DESTINATIONS, listeners=LISTENERS,
         per_pod=2 + SLEEPERS_PER_POD, sleepers=SLEEPERS_PER_POD,
-        processes=max(p["processes"] for p in phases), minutes=result["minutes"],
-        rounds=args.rounds, heap=heap_text, heap_reads=args.heap_reads,
-        **text)
-    for key in ("results", "targets", "operators", "rounds_table"):
+        processes=max(p["processes"] for p in phases),
+        minutes=result["minutes"], rounds=result["rounds"], heap=heap_text,
+        heap_note=textwrap.fill(heap_note(phases), 76),
+        heap_reads=result["heap_reads"], **text)
+    facts["header_items"] = "\n".join(
+        textwrap.fill(item.format(**facts), 76, initial_indent="- ",
+                      subsequent_indent="  ", break_on_hyphens=False)
+        for item in HEADER_ITEMS)
+    doc = DOC.format(**facts)
+    for key in ("results", "split", "targets", "operators",
+                "rounds_table"):
         print()
         print(text[key])
     if heap:
