@@ -64,7 +64,8 @@ IDENTITIES = (
     # The root group.
     ((OWN, "ephemeral_ports_cgroup", "/", "", {"used": 1}),
      {"cgroup": "root", "protocol": "tcp"}),
-    # Issue 12: TCP, and UDP with "udp/" in front of the destination.
+    # Issue 12: TCP, and UDP with "udp:" in front of the destination (and
+    # "udp/", which collectd turns into "udp_").
     ((OWN, "ephemeral_ports_nat", "203.0.113.7:443", "198.51.100.2",
       {"used": 16128, "total": 64512, "usage_ratio": 0.25}),
      {"destination": "203.0.113.7:443", "nat_source": "198.51.100.2",
@@ -106,6 +107,10 @@ IDENTITIES = (
       "", {"used": 1}),
      {"netns": NETNS, "cgroup": "kubepods_burstable_pod1234_side",
       "protocol": "tcp"}),
+    ((OWN, "ephemeral_ports_nat", "udp:203.0.113.7:53", "198.51.100.2",
+      {"used": 3, "total": 64512, "usage_ratio": 3 / 64512}),
+     {"destination": "203.0.113.7:53", "nat_source": "198.51.100.2",
+      "protocol": "udp"}),
     ((OTHER, "ephemeral_ports_nat", "203.0.113.9:80", "198.51.100.3",
       {"used": 2, "total": 64512, "usage_ratio": 2 / 64512}),
      {"netns": NETNS, "destination": "203.0.113.9:80",
