@@ -13,13 +13,14 @@ topped up to PROCESSES processes, and ROUNDS rounds are run, interleaved:
   own    collectd with the plugin and no namespace option (its own only)
   list   collectd with a NetNamespace line for every pod
   all    collectd with AllNetNamespaces true
+  collector  the heap driver's reads (AllNetNamespaces, no collectd)
   floor  floor -m netns over the same namespaces (its own and the pods)
   floor_own  floor -m netns over its own namespace alone
-  collector  the heap driver's reads (AllNetNamespaces, no collectd)
 
 and once per phase the floor without bound-only sockets. One heap driver
 (heap_driver.c) reads with AllNetNamespaces through both phases: at 0 pods,
-at COUNT pods and at 0 again in each. The results go to RESULT.json; netns_report.py renders them.
+at COUNT pods and at 0 again in each. The results go to RESULT.json;
+netns_report.py renders them.
 """
 
 import argparse

@@ -266,8 +266,8 @@ netns_bench.py). CPU time (user + system) per read, in milliseconds.
 {results}
 
 Medians of {rounds} rounds run own, list, all, collector, floor, floor
-alone, own, ... with the same pods. "Per pod" is the read with the pods minus the read
-of collectd's own namespace alone, over {count}.
+alone, own, ... with the same pods. "Per pod" is the read with the pods
+minus the read of collectd's own namespace alone, over {count}.
 
 {operators}
 
