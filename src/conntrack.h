@@ -43,12 +43,18 @@ void conntrack_close(conntrack_t *ct);
  * protocols (ICMP, SCTP, GRE, ...), are skipped. Whatever the outcome, the
  * dump is read to its end. Returns 0, the visitor's non-zero return (not
  * -EBADMSG; visiting stops), or a negative errno with a message in err:
- * the kernel's (-EPERM without CAP_NET_ADMIN, -EOPNOTSUPP or -EINVAL
- * without nf_conntrack), a receive error, -EBADMSG for a malformed reply,
- * or -EAGAIN when the kernel marked the dump interrupted (NLM_F_DUMP_INTR;
- * Linux does not mark ctnetlink dumps today): the visitor has then seen
- * part of an inconsistent table, and the caller resets what it counted and
- * calls again, a bounded number of times (3 attempts in all). */
+ * the kernel's (-EPERM without CAP_NET_ADMIN, -EINVAL when ctnetlink,
+ * nf_conntrack_netlink, is missing), a receive error, -EBADMSG for a
+ * malformed reply, or -EAGAIN when the kernel marked the dump interrupted
+ * (NLM_F_DUMP_INTR; Linux does not mark ctnetlink dumps today): the
+ * visitor has then seen part of an inconsistent table, and the caller
+ * resets what it counted and calls again, a bounded number of times (3
+ * attempts in all).
+ *
+ * Cost: every dump walks the kernel's global conntrack hash table
+ * (net.netfilter.nf_conntrack_buckets), locking each bucket, whichever
+ * namespace asks: about 11 ms with 262,144 buckets on the benchmark
+ * machine, before the entries, which cost about 3 us each to build. */
 int conntrack_dump(conntrack_t *ct, const conntrack_query_t *query,
                    nat_flow_visit_fn visit, void *ctx, char *err,
                    size_t err_size);
