@@ -52,6 +52,9 @@ def results_table(phases, count):
         ("collectd VmRSS (KiB): own / list / all",
          lambda p: " / ".join("{:,}".format(p[k + "_rss_kib"])
                               for k in ("own", "list", "all"))),
+        ("collectd VmHWM, its peak (KiB): own / list / all",
+         lambda p: " / ".join("{:,}".format(p[k + "_hwm_kib"])
+                              for k in ("own", "list", "all"))),
         ("namespaces each read covered (checked: every one scrape_success 1)",
          lambda p: "%d / %d" % (p["verified"]["list"],
                                 p["verified"]["all"])),
