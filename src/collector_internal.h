@@ -24,8 +24,10 @@ typedef struct {
   char *name; /* NULL: collectd's own namespace */
   char *path; /* where to enter it: configured, or as last discovered */
   bool configured;
-  unsigned seen; /* the discovery that last met it */
-  bool failing;  /* its ERROR is out; its recovery gets an INFO */
+  unsigned seen;       /* the discovery that last met it */
+  unsigned born;       /* the discovery that first met it */
+  bool named_by_inode; /* netns-<inode>: no name of its own found yet */
+  bool failing;        /* its ERROR is out; its recovery gets an INFO */
   port_memory_t previously_open[2]; /* TCP, UDP */
   reported_keys_t reported_destinations;
   reported_keys_t reported_nat;
