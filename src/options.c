@@ -2,8 +2,10 @@
 
 #include "port_list.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -20,6 +22,27 @@ void options_init(options_t *opts) {
   opts->measure_tcp = true;
   opts->open_ports.report_open = true;
   opts->top_destinations = 10;
+}
+
+void options_free(options_t *opts) {
+  for (size_t i = 0; i < opts->netns_count; i++)
+    free(opts->netns_paths[i]);
+  free(opts->netns_paths);
+  opts->netns_paths = NULL;
+  opts->netns_count = 0;
+}
+
+int options_add_netns(options_t *opts, const char *path) {
+  char **grown =
+      realloc(opts->netns_paths, (opts->netns_count + 1) * sizeof(*grown));
+  if (grown == NULL)
+    return -ENOMEM;
+  opts->netns_paths = grown;
+  grown[opts->netns_count] = strdup(path);
+  if (grown[opts->netns_count] == NULL)
+    return -ENOMEM;
+  opts->netns_count++;
+  return 0;
 }
 
 int source_kind_parse(const char *text, source_kind_t *kind) {

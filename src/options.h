@@ -7,6 +7,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum { SOURCE_AUTO, SOURCE_NETLINK, SOURCE_PROC } source_kind_t;
 
@@ -21,10 +22,19 @@ typedef struct {
   open_ports_config_t open_ports;
   unsigned top_destinations;
   bool report_states;
+  char **netns_paths; /* NetNamespace, in config order */
+  size_t netns_count;
+  bool all_netns; /* AllNetNamespaces */
 } options_t;
 
 /* The defaults of DESIGN.md: auto, /proc, TCP, open ports, top 10. */
 void options_init(options_t *opts);
+
+/* Frees what the options allocated (the NetNamespace paths). */
+void options_free(options_t *opts);
+
+/* Adds a NetNamespace path. Returns 0 or -ENOMEM. */
+int options_add_netns(options_t *opts, const char *path);
 
 /* "auto", "netlink" or "proc", case-insensitive. Returns 0 or -1. */
 int source_kind_parse(const char *text, source_kind_t *kind);

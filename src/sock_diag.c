@@ -343,32 +343,3 @@ int sock_diag_dump(sock_diag_t *diag, const sock_diag_query_t *query,
   }
   return rc;
 }
-
-static int note_seen(const inet_socket_t *sock, void *ctx) {
-  (void)sock;
-  *(bool *)ctx = true;
-  return 0;
-}
-
-int sock_diag_dumps_bound_only(sock_diag_t *diag) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
-  if (fd < 0)
-    return -errno;
-  struct sockaddr_in any = {.sin_family = AF_INET};
-  socklen_t len = sizeof(any);
-  int rc;
-  if (bind(fd, (struct sockaddr *)&any, sizeof(any)) != 0 ||
-      getsockname(fd, (struct sockaddr *)&any, &len) != 0) {
-    rc = -errno;
-  } else {
-    uint16_t port = ntohs(any.sin_port);
-    sock_diag_query_t query = {AF_INET, IPPROTO_TCP,
-                               1u << INET_TCP_BOUND_INACTIVE, port, port};
-    bool seen = false;
-    rc = sock_diag_dump(diag, &query, note_seen, &seen, NULL, 0);
-    if (rc == 0)
-      rc = seen ? 1 : 0;
-  }
-  close(fd);
-  return rc;
-}

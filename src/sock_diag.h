@@ -40,13 +40,6 @@ int sock_diag_dump(sock_diag_t *diag, const sock_diag_query_t *query,
                    inet_socket_visit_fn visit, void *ctx, char *err,
                    size_t err_size);
 
-/* Whether the kernel dumps bound-only TCP sockets (those neither
- * listening nor connected; INET_TCP_BOUND_INACTIVE in the state mask,
- * Linux 6.x): binds a TCP socket to a kernel-chosen port on the wildcard
- * address, dumps that port, and closes it. No packet is sent. Returns 1,
- * 0, or a negative errno. */
-int sock_diag_dumps_bound_only(sock_diag_t *diag);
-
 /* Handles one buffer received from a dump (4-byte aligned, as a receive
  * buffer is): each inet_diag_msg whose nlmsg_seq and nlmsg_pid match goes
  * to visit; other messages (a stale dump, a notification) are skipped.

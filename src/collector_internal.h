@@ -1,0 +1,86 @@
+/* What the collector's files share: the collector and its targets. Not
+ * for the glue, which sees collector.h only. */
+#ifndef EPHEMERAL_PORTS_COLLECTOR_INTERNAL_H
+#define EPHEMERAL_PORTS_COLLECTOR_INTERNAL_H
+
+#include "collector.h"
+#include "netns.h"
+#include "port_memory.h"
+#include "snapshot.h"
+#include "sock_diag.h"
+#include "table_scan.h"
+
+#include <fcntl.h>
+#include <limits.h>
+
+/* A namespace a read covers, and what its reading keeps between reads:
+ * a few hundred bytes, so that a host with many namespaces stays small. */
+typedef struct {
+  netns_id_t id;
+  char *name; /* NULL: collectd's own namespace */
+  char *path; /* where to enter it: configured, or as last discovered */
+  bool configured;
+  unsigned seen; /* the discovery that last met it */
+  bool failing;  /* its ERROR is out; its recovery gets an INFO */
+  port_memory_t previously_open[2]; /* TCP, UDP */
+  destination_key_t *reported;      /* destinations reported last time */
+  size_t reported_count;
+} target_t;
+
+struct collector {
+  const options_t *opts;
+  collector_ops_t ops;
+  source_kind_t source; /* the one in use: "auto" may have fallen back */
+  sock_diag_t *own_diag;
+  target_t own;
+  /* Other namespaces, the configured ones first. */
+  target_t **others;
+  size_t others_count;
+  size_t others_capacity;
+  size_t configured_count;
+  unsigned discovery;      /* number of the current discovery, from 1 */
+  bool can_ptrace;         /* CAP_SYS_PTRACE: every /proc/PID/ns/net shows */
+  bool privilege_failing;  /* its ERROR is out */
+  int privilege_error;     /* this read's refusal (errno), or 0 */
+  char privilege_what[64]; /* what was refused */
+  /* The way back home, open only while a read is in other namespaces. */
+  int own_netns;
+  int own_uts;
+  netns_id_t own_id;
+  char thread_net_root[PATH_MAX + 16];
+  /* One target's read, reused by the next: nothing here grows with the
+   * number of namespaces. */
+  snapshot_t tcp;
+  snapshot_t udp;
+  portset_t reserved;
+  portset_t previously_open;
+  portset_t report[2];
+  destinations_t destinations;
+  destination_t *top;
+  destination_reading_t *destination_readings;
+};
+
+void collector_log(collector_t *c, int severity, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Notes that this read could not enter or find another namespace for
+ * want of privilege; one ERROR says so until a read has no such refusal. */
+void collector_note_privilege(collector_t *c, const char *what, int error);
+
+/* reading.c: turns the scratch of a target's read into its reading. */
+int reading_init(collector_t *c);
+void reading_free(collector_t *c);
+void reading_emit(collector_t *c, target_t *t, bool ok);
+void target_forget(target_t *t);
+
+/* targets.c: the other namespaces, configured and discovered. */
+int targets_add_configured(collector_t *c, const char *path, char *err,
+                           size_t err_size);
+void targets_discover(collector_t *c);
+/* A configured path that names another namespace now: measure that one,
+ * under its own name, from scratch. Returns 0 or a negative errno. */
+int targets_retarget(collector_t *c, target_t *t, char *err, size_t err_size);
+void targets_sweep(collector_t *c);
+void targets_free(collector_t *c);
+
+#endif
