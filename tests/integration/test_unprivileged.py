@@ -194,7 +194,9 @@ def unprivileged_all_namespaces():
                 h.check(CAP_MESSAGE in errors[0],
                         "the ERROR line does not say %r: %r"
                         % (CAP_MESSAGE, errors[0]))
-                h.log("as nobody: %s" % errors[0].strip())
+                h.log("as nobody: %s; other hosts served (scrape_success 0):"
+                      " %d" % (errors[0].strip(),
+                               len(h.hosts_served(samples) - {h.HOSTNAME})))
         finally:
             close_all(sockets)
             h.delete_shared_namespace(other)
