@@ -8,10 +8,11 @@ it with setns, so ss, sysctl and the sockets the test makes are its own):
 pool (its own ip_local_port_range and reserved ports), scrape_success,
 instance_open with WatchPort/IgnorePort, destinations, states, UDP, and
 bound-only sockets (which Debian 12's ss cannot show: the test adds the
-ones it made).  The test's namespaces are `ip netns add` ones ("ept-<tag>-<pid>")
-and unnamed ones held by a process (python: unshare(CLONE_NEWUTS),
-sethostname, unshare(CLONE_NEWNET)).  Other tests' namespaces may show up
-under AllNetNamespaces: the checks are on the test's own, by name.
+ones it made).  The test's namespaces are `ip netns add` ones
+("ept-<tag>-<pid>") and unnamed ones held by a process (python:
+unshare(CLONE_NEWUTS), sethostname, unshare(CLONE_NEWNET)).  Other
+tests' namespaces may show up under AllNetNamespaces: the checks are on the
+test's own, by name.
 
 Scenario "all_namespaces": AllNetNamespaces true, also NetNamespace naming
 collectd's own namespace (/run/netns/<scenario ns>, /proc/self/ns/net) and
@@ -27,7 +28,8 @@ as ss inside it says; collectd's own namespace appears once, plainly.
 
 Scenario "configured": NetNamespace only (AllNetNamespaces at its default,
 false): E and F by /run/netns path, F again by /proc/<pid of a process in
-F>/ns/net, a held one by /proc/PID/ns/net, collectd's own by two paths.
+F>/ns/net, a held one by /proc/PID/ns/net, collectd's own by /run/netns
+and by /proc/<pid of a process in it>/ns/net.
 Exactly those hosts are served, each once.  Then a regular file is
 bind-mounted over /run/netns/E (in the scenario's mount namespace only):
 E reads scrape_success 0 and nothing else under its own host, one ERROR
@@ -108,9 +110,9 @@ class Holder:
         ready = select.select([self.process.stdout], [], [], 10)[0]
         line = self.process.stdout.readline() if ready else ""
         if line != "ready\n":
-            self.stop()
-            h.fail("namespace holder did not start: %r %s"
-                   % (line, self.process.stderr.read()))
+            self.process.kill()
+            error = self.process.communicate()[1]
+            h.fail("namespace holder did not start: %r %s" % (line, error))
         self.path = "/proc/%d/ns/net" % self.process.pid
         self.inode = h.namespace_inode(self.path)
 
@@ -701,10 +703,11 @@ def configured():
         f = scene.named("nsf", (48000, 48009), "48005").build(
             clients_of(9000, 2, socket.AF_INET6))
         in_f = scene.holder(enter_path=f.path)
+        in_own = scene.holder(enter_path="/proc/self/ns/net")
         held = scene.held(h.shared_namespace_name("utsf"),
                           (49000, 49009)).build(clients_of(9001, 1))
         paths = [e.path, f.path, in_f.path, held.path,
-                 "/run/netns/" + scene.own.name, "/proc/%d/ns/net" % os.getpid()]
+                 "/run/netns/" + scene.own.name, in_own.path]
         block = h.plugin_block(['NetNamespace "%s"' % path for path in paths]
                                + options.lines())
         with h.TempDir() as tmp, h.Collectd(tmp, block) as collectd:
