@@ -267,6 +267,7 @@ def run_scenarios(scenarios, port_range=(40000, 40019), reserved_ports="",
 # scenario left behind.
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWUTS = 0x04000000
 
 
 def outer_mount_namespace():
@@ -311,35 +312,44 @@ def delete_shared_namespaces():
             delete_namespace(name)
 
 
-def _setns(fd):
+def _setns(fd, kind):
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
+    if libc.setns(fd, kind) != 0:
         error = ctypes.get_errno()
         raise OSError(error, "setns: %s" % os.strerror(error))
 
 
 @contextlib.contextmanager
-def in_network_namespace(path):
-    """Runs the body with this thread in the network namespace at path
-    (None: where it is): sockets made there belong to it, and programs
-    started there (ss, sysctl, ip) run in it.  Python 3.11 has no
-    os.setns."""
-    if path is None:
-        yield
-        return
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+def _in_namespace(name, kind, path):
+    own = os.open("/proc/thread-self/ns/" + name, os.O_RDONLY)
     try:
         target = os.open(path, os.O_RDONLY)
         try:
-            _setns(target)
+            _setns(target, kind)
         finally:
             os.close(target)
         try:
             yield
         finally:
-            _setns(own)
+            _setns(own, kind)
     finally:
         os.close(own)
+
+
+@contextlib.contextmanager
+def in_network_namespace(path, uts_path=None):
+    """Runs the body with this thread in the network namespace at path
+    (None: where it is): sockets made there belong to it, and programs
+    started there (ss, sysctl, ip) run in it.  With uts_path, in that UTS
+    namespace too, so that whoever looks at the process meanwhile sees the
+    hostname of the namespace's own processes.  Python 3.11 has no
+    os.setns."""
+    with contextlib.ExitStack() as stack:
+        if path is not None:
+            stack.enter_context(_in_namespace("net", CLONE_NEWNET, path))
+        if uts_path is not None:
+            stack.enter_context(_in_namespace("uts", CLONE_NEWUTS, uts_path))
+        yield
 
 
 def namespace_inode(path):
