@@ -21,10 +21,15 @@ IgnorePort 5355.  Namespaces: A 41000-41009 (bound-only 41005, 3 clients
 and a TIME_WAIT to 9000, an ignored listener, UDP bound, connected and
 ignored), B 42000-42019 minus 42003,42010-42011 (IPv6 clients, a listener on
 a pool port), C 43000-43009 exhausted (connect() until EADDRNOTAVAIL: ratio
-1, its destination too), U held with UTS hostname ept-uts-<pid>, V held
-with the host's UTS hostname (named netns-<inode>), W held with UTS
-hostname equal to A's name (named <A's name>-<inode>).  Each reads exactly
-as ss inside it says; collectd's own namespace appears once, plainly.
+1, its destination too), U held by a process with UTS hostname
+ept-uts-<pid>.  Each reads exactly as ss inside it says; collectd's own
+namespace appears once, plainly.
+
+Scenario "names": AllNetNamespaces true.  V, held by a process with the
+host's UTS hostname, is netns-<inode>; W, held by one whose UTS hostname
+is the name of an `ip netns` namespace made before it, is
+<that name>-<inode>; X, held by a process with the host's hostname and
+entered later by one with a UTS hostname of its own, has that hostname.
 
 Scenario "configured": NetNamespace only (AllNetNamespaces at its default,
 false): E and F by /run/netns path, F again by /proc/<pid of a process in
@@ -134,19 +139,34 @@ class Namespace:
     collectd's own), the name the plugin must give it, its pool, and the
     sockets the test made in it."""
 
-    def __init__(self, name, path, port_range, reserved="", netns_arg=None):
-        self.name = name
+    def __init__(self, name, path, port_range, reserved="", holder=None):
         self.path = path
-        self.host = h.HOSTNAME if path is None else h.host_of(name)
+        self.rename(name)
         self.inode = h.namespace_inode(path or "/proc/self/ns/net")
         self.pool = h.pool_of(port_range, reserved)
-        self.netns_arg = netns_arg  # how `ip link ... netns X` names it
-        self.holder = None  # the process holding it, if unnamed
+        self.holder = holder  # the process holding it, if unnamed
+        # How `ip link ... netns X` names it.
+        self.netns_arg = str(holder.process.pid) if holder else name
+        # Entering a held namespace, the test takes its holder's UTS
+        # namespace along: a process with the host's hostname in it could
+        # give the namespace another name, were it the one the plugin sees.
+        self.uts_path = ("/proc/%d/ns/uts" % holder.process.pid
+                         if holder else None)
         self.sockets = []
         self.bound_only = set()  # pool ports of bound-only TCP sockets
 
+    def rename(self, name):
+        self.name = name
+        self.host = h.HOSTNAME if self.path is None else h.host_of(name)
+
     def inside(self):
-        return h.in_network_namespace(self.path)
+        return h.in_network_namespace(self.path, self.uts_path)
+
+    def nsenter(self):
+        """The command prefix that runs a program inside."""
+        return (["ip", "netns", "exec", self.name] if self.holder is None
+                else ["nsenter", "--net=" + self.path,
+                      "--uts=" + self.uts_path])
 
     def build(self, builder):
         with self.inside():
@@ -225,7 +245,7 @@ class Scene:
         name = h.shared_namespace_name(tag)
         self.shared.append(name)
         path = h.create_shared_namespace(name, port_range, reserved)
-        return self.add(Namespace(name, path, port_range, reserved, name))
+        return self.add(Namespace(name, path, port_range, reserved))
 
     def holder(self, hostname="", enter_path=""):
         holder = Holder(hostname, enter_path)
@@ -236,14 +256,11 @@ class Scene:
         """An unnamed namespace held by a process; its name: the holder's
         UTS hostname (with -<inode> on a clash), else netns-<inode>."""
         holder = self.holder(hostname)
-        h.configure_namespace(["nsenter", "--net=" + holder.path],
-                              port_range, reserved)
         name = hostname or "netns-%d" % holder.inode
         if clash:
             name += "-%d" % holder.inode
-        namespace = Namespace(name, holder.path, port_range, reserved,
-                              str(holder.process.pid))
-        namespace.holder = holder
+        namespace = Namespace(name, holder.path, port_range, reserved, holder)
+        h.configure_namespace(namespace.nsenter(), port_range, reserved)
         return self.add(namespace)
 
     def veth(self, namespace, name):
@@ -659,10 +676,6 @@ def all_namespaces():
         c = scene.named("nsc", (43000, 43009)).build(build_exhausted)
         scene.held(h.shared_namespace_name("uts"),
                    (44000, 44009)).build(clients_of(9000, 2))
-        scene.held("", (45000, 45009)).build(
-            clients_of(9002, 1, socket.AF_INET6))
-        scene.held(a.name, (46000, 46009), clash=True).build(
-            clients_of(9000, 1))
         built_at = time.time()
         block = h.plugin_block(
             ["AllNetNamespaces true",
@@ -689,6 +702,37 @@ def all_namespaces():
             h.log("hosts: %s" % ", ".join(sorted(
                 host for host in h.hosts_served(samples)
                 if is_of_scene(host, scene))))
+    finally:
+        scene.close()
+
+
+def names():
+    options = Options()
+    scene = Scene()
+    try:
+        scene.own.build(clients_of(9000, 1))
+        a = scene.named("nsn", (41000, 41009)).build(clients_of(9000, 1))
+        scene.held("", (45000, 45009)).build(
+            clients_of(9002, 1, socket.AF_INET6))
+        scene.held(a.name, (46000, 46009), clash=True).build(
+            clients_of(9000, 1))
+        later = scene.held("", (47000, 47009)).build(clients_of(9000, 1))
+        hostname = h.shared_namespace_name("later")
+        scene.holder(hostname, enter_path=later.path)
+        later.rename(hostname)
+        built_at = time.time()
+        block = h.plugin_block(["AllNetNamespaces true"])
+        with h.TempDir() as tmp, h.Collectd(tmp, block) as collectd:
+            collectd.start_and_wait_ready()
+            hosts = [ns.host for ns in scene.namespaces]
+            try:
+                samples = h.wait_for_fresh_hosts(collectd, hosts, built_at)
+            except h.TestFailure:
+                check_hosts(h.scrape(), scene)  # says which name is wrong
+                raise
+            for ns in scene.namespaces:
+                check_reading(samples, ns, options, "named")
+            check_hosts(samples, scene)
     finally:
         scene.close()
 
@@ -842,6 +886,7 @@ def come_and_go():
 if __name__ == "__main__":
     try:
         h.run_scenarios({"all_namespaces": all_namespaces,
+                         "names": names,
                          "configured": configured,
                          "come_and_go": come_and_go},
                         port_range=OWN_RANGE, reserved_ports="")
