@@ -317,6 +317,7 @@ void collector_free(collector_t *c) {
   if (c == NULL)
     return;
   sock_diag_close(c->own_diag);
+  target_forget(&c->own);
   targets_free(c);
   reading_free(c);
   destinations_free(&c->destinations);

@@ -9,6 +9,7 @@
 #include "options.h"
 #include "portset.h"
 #include "tcp_states.h"
+#include "top_report.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,11 +21,6 @@ typedef struct {
   const portset_t *open;   /* which of them are open (1); the rest 0 */
 } protocol_reading_t;
 
-typedef struct {
-  destination_key_t key;
-  unsigned used; /* sockets to key plus exclusively held pool ports */
-} destination_reading_t;
-
 /* One target's reading; valid during the callback only. */
 typedef struct {
   const char *netns; /* NULL: collectd's own namespace; else its name */
@@ -33,7 +29,8 @@ typedef struct {
   const protocol_reading_t *udp;
   /* The busiest destinations (TCP), then those reported last time that
    * are no longer among them, with their current value. */
-  const destination_reading_t *destinations;
+  const top_entry_t *destinations; /* count: ports that connect() to the
+                                      destination cannot use */
   size_t destinations_count;
   const unsigned *states; /* TCP_STATE_NAMES counts, or NULL */
 } target_reading_t;

@@ -9,6 +9,7 @@
 #include "snapshot.h"
 #include "sock_diag.h"
 #include "table_scan.h"
+#include "top_report.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -23,8 +24,7 @@ typedef struct {
   unsigned seen; /* the discovery that last met it */
   bool failing;  /* its ERROR is out; its recovery gets an INFO */
   port_memory_t previously_open[2]; /* TCP, UDP */
-  destination_key_t *reported;      /* destinations reported last time */
-  size_t reported_count;
+  reported_keys_t reported_destinations;
 } target_t;
 
 struct collector {
@@ -57,7 +57,7 @@ struct collector {
   portset_t report[2];
   destinations_t destinations;
   destination_t *top;
-  destination_reading_t *destination_readings;
+  top_entry_t *destination_readings;
 };
 
 void collector_log(collector_t *c, int severity, const char *format, ...)

@@ -15,8 +15,9 @@
 /* Laid out without padding: keys are hashed and compared as bytes. */
 typedef struct {
   uint16_t remote_port;
-  uint8_t family; /* AF_INET (IPv4-mapped IPv6 folded in) or AF_INET6 */
-  uint8_t unused;
+  uint8_t family;   /* AF_INET (IPv4-mapped IPv6 folded in) or AF_INET6 */
+  uint8_t protocol; /* 0 for sockets (a table per protocol); NAT flows:
+                       IPPROTO_TCP or IPPROTO_UDP */
   uint8_t local_addr[16];
   uint8_t remote_addr[16];
 } destination_key_t;

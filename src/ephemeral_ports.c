@@ -235,7 +235,7 @@ static void dispatch_protocol(const protocol_reading_t *reading,
   }
 }
 
-static void dispatch_destination(const destination_reading_t *destination,
+static void dispatch_destination(const top_entry_t *destination,
                                  unsigned total) {
   char remote[INET6_ADDRSTRLEN + 8], local[INET6_ADDRSTRLEN];
   if (destination_format_remote(&destination->key, remote, sizeof(remote)) !=
@@ -243,7 +243,7 @@ static void dispatch_destination(const destination_reading_t *destination,
       destination_format_local(&destination->key, local, sizeof(local)) != 0)
     return;
   dispatch(METRIC_DESTINATION, remote, local,
-           (gauge_t[]){destination->used, ratio(destination->used, total)});
+           (gauge_t[]){destination->count, ratio(destination->count, total)});
 }
 
 static void dispatch_reading(const target_reading_t *reading, void *ctx) {

@@ -30,9 +30,7 @@ void reading_free(collector_t *c) {
 void target_forget(target_t *t) {
   for (size_t i = 0; i < 2; i++)
     port_memory_free(&t->previously_open[i]);
-  free(t->reported);
-  t->reported = NULL;
-  t->reported_count = 0;
+  reported_keys_free(&t->reported_destinations);
 }
 
 static void mark_reported(uint16_t port, bool open, void *ctx) {
@@ -58,30 +56,14 @@ static void protocol_reading(collector_t *c, target_t *t, size_t index,
   out->open = &snap->open;
 }
 
-/* The busiest destinations, then once more each destination that was
- * reported last time and is not among them now, with its current value, so
- * write_prometheus does not serve its old value until it goes stale. */
+/* A destination's used adds the ports held exclusively (listeners,
+ * bound-only sockets): no connect() can take those either. */
 static size_t destination_readings(collector_t *c, target_t *t) {
-  unsigned top_n = c->opts->top_destinations;
-  size_t count = destinations_top(&c->destinations, c->top, top_n);
+  size_t n = top_report(&c->destinations, c->top, c->opts->top_destinations,
+                        &t->reported_destinations, c->destination_readings);
   unsigned exclusive = snapshot_exclusive(&c->tcp);
-  destination_reading_t *out = c->destination_readings;
-  size_t n = 0;
-  for (size_t i = 0; i < count; i++)
-    out[n++] =
-        (destination_reading_t){c->top[i].key, c->top[i].sockets + exclusive};
-  for (size_t i = 0; i < t->reported_count; i++) {
-    const destination_t *now =
-        destinations_find(&c->destinations, &t->reported[i]);
-    if (now == NULL || !now->in_top)
-      out[n++] = (destination_reading_t){
-          t->reported[i], (now != NULL ? now->sockets : 0) + exclusive};
-  }
-  if (t->reported == NULL && count > 0)
-    t->reported = calloc(top_n, sizeof(*t->reported));
-  t->reported_count = t->reported != NULL ? count : 0;
-  for (size_t i = 0; i < t->reported_count; i++)
-    t->reported[i] = c->top[i].key;
+  for (size_t i = 0; i < n; i++)
+    c->destination_readings[i].count += exclusive;
   return n;
 }
 

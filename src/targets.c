@@ -74,7 +74,7 @@ static target_t *append_target(collector_t *c, const netns_id_t *id,
                                const char *path, char *name) {
   if (c->others_count == c->others_capacity) {
     size_t capacity = c->others_capacity ? 2 * c->others_capacity : 8;
-    target_t **grown = realloc(c->others, capacity * sizeof(*grown));
+    target_t **grown = realloc(c->others, capacity * sizeof(target_t *));
     if (grown == NULL) {
       free(name);
       return NULL;
@@ -104,14 +104,16 @@ static void free_target(target_t *t) {
   free(t);
 }
 
+/* The pid of a "<ProcRoot>/PID/ns/net" or "/proc/PID/ns/net" path, or 0. */
 static pid_t pid_of_path(const collector_t *c, const char *path) {
   const char *roots[] = {c->opts->proc_root, "/proc"};
   for (size_t i = 0; i < 2; i++) {
     size_t len = strlen(roots[i]);
-    int pid, end = 0;
-    if (strncmp(path, roots[i], len) == 0 &&
-        sscanf(path + len, "/%d/ns/net%n", &pid, &end) == 1 &&
-        path[len + (size_t)end] == '\0')
+    if (strncmp(path, roots[i], len) != 0 || path[len] != '/')
+      continue;
+    char *end;
+    long pid = strtol(path + len + 1, &end, 10);
+    if (end != path + len + 1 && pid > 0 && strcmp(end, "/ns/net") == 0)
       return (pid_t)pid;
   }
   return 0;

@@ -14,6 +14,8 @@
  * EP_FAULT_LOG, if set, gets one line "<event> <unix time>" per injected
  * fault (the fault's name) and per dump request sent on a sock_diag socket
  * ("request"), whatever the mode: a test groups requests into reads.
+ * EP_BIND_LOG, if set, gets one line "<port>" per bind() of an AF_INET or
+ * AF_INET6 socket: a test proves that the plugin takes no port.
  * libmnl 1.0.4 uses socket, bind, sendto and recvmsg (nm -D libmnl.so.0). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RTLD_NEXT */
@@ -22,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,9 +117,24 @@ int socket(int domain, int type, int protocol) {
   return real(domain, type, protocol);
 }
 
+static void note_inet_bind(const struct sockaddr *addr, socklen_t length) {
+  unsigned port;
+  if (addr->sa_family == AF_INET && length >= sizeof(struct sockaddr_in))
+    port = ntohs(((const struct sockaddr_in *)addr)->sin_port);
+  else if (addr->sa_family == AF_INET6 && length >= sizeof(struct sockaddr_in6))
+    port = ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+  else
+    return;
+  char line[16];
+  snprintf(line, sizeof(line), "%u\n", port);
+  write_file(getenv("EP_BIND_LOG"), line, O_APPEND);
+}
+
 int bind(int fd, const struct sockaddr *addr, socklen_t length) {
   int (*real)(int, const struct sockaddr *, socklen_t) =
       (int (*)(int, const struct sockaddr *, socklen_t))next("bind");
+  if (addr != NULL)
+    note_inet_bind(addr, length);
   if (is_sock_diag(fd) && current_fault() == FAULT_BIND) {
     note_event("bind");
     errno = EACCES;

@@ -17,9 +17,9 @@ Then both bound sockets are closed: the next fresh read shows used 1,
 destination used 1, close 0.
 
 Scenario "exhausted_at_start": every pool port is held by a bound-only
-socket on 0.0.0.0 before collectd starts, so the plugin's start-up probe of
-the kernel (a bind to a kernel-chosen port) cannot run; the test asserts
-that such a bind fails with EADDRINUSE.  The first fresh read still shows
+socket on 0.0.0.0 before collectd starts (the test asserts that a bind to a
+kernel-chosen port then fails with EADDRINUSE); an earlier plugin probed the
+kernel with such a bind and, failing, left bound-only sockets uncounted.  The first fresh read still shows
 used == total == 20, and after 5 of the sockets close, used == 15; nothing
 in the log says bound-only sockets are not counted.
 """

@@ -26,6 +26,12 @@ three clients of it (three pool ports).
     its first, interrupted, dump): scrape_success 0, one ERROR saying
     "interrupted"; collectd keeps running, and recovers (exact values, one
     "recovered") when the interruptions stop.
+  binds_no_port: with the last pool port the only free one, collectd runs
+    three reads with netlink working; the shim's log of every AF_INET/6
+    bind() in collectd shows write_prometheus's 9103 and nothing else (the
+    plugin finds out whether the kernel dumps bound-only sockets from its
+    release, not by binding a test socket), and the last port is still
+    free for the test's connect().
   dump_intr_always_auto: the same with Source "auto" falls back to /proc
     for good with one WARNING: exact values, scrape_success 1, and no dump
     request after the fallback even once netlink works again.
@@ -266,6 +272,42 @@ def netlink_unavailable_netlink(mode):
             finally:
                 clients.close()
     return scenario
+
+
+def binds_no_port():
+    with h.TempDir() as tmp:
+        fault = NetlinkFault(tmp, "off")
+        bind_log = tmp.join("binds.log")
+        held = []
+        try:
+            free_port = max(POOL)
+            for port in sorted(POOL - {free_port}):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+            block = h.plugin_block([])
+            env = dict(fault.env(), EP_BIND_LOG=bind_log)
+            with h.Collectd(tmp, block, extra_env=env,
+                            extra_config=h.NO_EXPIRY) as collectd:
+                collectd.start_and_wait_ready()
+                samples = h.wait_for_fresh_read(collectd, time.time())
+                h.check_pool_values(samples, TOTAL - 1, TOTAL,
+                                    "one pool port free")
+                for _ in range(2):
+                    next_read(collectd)
+                h.check_equal(h.read_text(bind_log).split(),
+                              [str(h.PROMETHEUS_PORT)],
+                              "ports collectd bound (AF_INET/AF_INET6)")
+                listening = h.listener(SERVER_PORT)
+                held.append(listening)
+                client = h.client(SERVER_PORT)
+                held.append(client)
+                h.check_equal(h.local_port(client), free_port,
+                              "the port connect() got")
+                check_log(collectd, "binds_no_port")
+        finally:
+            for sock in held:
+                sock.close()
 
 
 def dump_intr_once():
@@ -655,6 +697,7 @@ if __name__ == "__main__":
         "netlink_bind_auto": netlink_unavailable_auto("bind"),
         "netlink_socket_netlink": netlink_unavailable_netlink("socket"),
         "netlink_bind_netlink": netlink_unavailable_netlink("bind"),
+        "binds_no_port": binds_no_port,
         "dump_intr_once": dump_intr_once,
         "dump_intr_always": dump_intr_always,
         "dump_intr_always_auto": dump_intr_always_auto,

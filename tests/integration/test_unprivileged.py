@@ -6,8 +6,8 @@ copied plugins are world-readable).  The test checks in /proc/<pid>/status
 that all of collectd's uids and gids are 65534 and its effective and
 permitted capability sets are empty.  sock_diag dumps need no privilege,
 so with Source "auto" the plugin stays on netlink: no WARNING, no ERROR,
-and no INFO about a bound-only blind spot (the bound-only probe binds a
-socket to a kernel-chosen port, which needs no privilege either).
+and no INFO about a bound-only blind spot (the plugin tells from the
+kernel's release whether bound-only sockets are dumped).
 
 Sockets (port range 40000-40019, none reserved: a pool of 20): a listener
 on 127.0.0.1:9000 with three clients, and a TCP socket bound to 40009 that

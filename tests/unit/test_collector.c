@@ -35,7 +35,7 @@ static void record_reading(const target_reading_t *r, void *ctx) {
     char remote[64];
     destination_format_remote(&r->destinations[i].key, remote, sizeof(remote));
     n += snprintf(line + n, sizeof(line) - (size_t)n, " %s=%u", remote,
-                  r->destinations[i].used);
+                  r->destinations[i].count);
   }
   append("%s\n", line);
 }
