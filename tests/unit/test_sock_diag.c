@@ -1,14 +1,17 @@
+#include "cgroup_mount.h"
 #include "sock_diag.h"
 
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -596,6 +599,34 @@ static uint64_t cgroup_of(const seen_t *s, uint8_t state, uint16_t lport,
   return id;
 }
 
+/* This process's cgroup v2 id, as name_to_handle_at gives it for the
+ * directory that /proc/self/cgroup names under the cgroup2 mount; 0 when
+ * there is no cgroup2 mount. */
+static uint64_t own_cgroup_id(void) {
+  static cgroup_mount_t mount;
+  char err[256];
+  if (cgroup_mount_find("/proc", &mount, err, sizeof(err)) != 0)
+    return 0;
+  FILE *file = fopen("/proc/self/cgroup", "r");
+  ck_assert_ptr_nonnull(file);
+  char line[PATH_MAX] = "", path[2 * PATH_MAX] = "";
+  while (fgets(line, sizeof(line), file) != NULL)
+    if (strncmp(line, "0::", 3) == 0) {
+      line[strcspn(line, "\n")] = '\0';
+      snprintf(path, sizeof(path), "%s%s", mount.path, line + 3);
+    }
+  fclose(file);
+  ck_assert_msg(path[0] != '\0', "no cgroup v2 line in /proc/self/cgroup");
+  struct {
+    struct file_handle fh;
+    uint64_t id;
+  } handle = {.fh.handle_bytes = sizeof(uint64_t)};
+  int mount_id;
+  ck_assert_int_eq(name_to_handle_at(AT_FDCWD, path, &handle.fh, &mount_id, 0),
+                   0);
+  return handle.id;
+}
+
 static size_t count_port(const seen_t *s, uint16_t lport) {
   size_t n = 0;
   for (size_t i = 0; i < s->count; i++)
@@ -634,9 +665,12 @@ static void live_dump(int family, const char *loopback) {
     ck_assert_uint_eq(count_matches(s, TCP_ESTABLISHED, p.client_port,
                                     p.listen_port, loopback, family),
                       1);
-    /* One process made all three: one owner, and the kernel names it. */
+    /* One process made all three: its group owns them. */
     uint64_t owner = cgroup_of(s, TCP_LISTEN, p.listen_port, 0);
     ck_assert_uint_ne(owner, 0);
+    uint64_t own = own_cgroup_id();
+    if (own != 0)
+      ck_assert_uint_eq(owner, own);
     ck_assert_uint_eq(
         cgroup_of(s, TCP_ESTABLISHED, p.client_port, p.listen_port), owner);
     ck_assert_uint_eq(
