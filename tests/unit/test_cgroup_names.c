@@ -1,6 +1,7 @@
 /* cgroup_names over a fake cgroup tree: a temporary tree of ordinary
  * directories, whose 8-byte file handles (ext4's inode and generation)
  * stand for cgroup ids, both by open_by_handle_at and by walking. */
+#include "cgroup_mount.h"
 #include "cgroup_names.h"
 #include "cgroup_pseudo.h"
 #include "run_suite.h"
@@ -379,6 +380,54 @@ START_TEST(format_long_last_component) {
 }
 END_TEST
 
+/* The real cgroup2 tree: this process's own group, named as
+ * /proc/self/cgroup names it, by handle and by walking. */
+static void own_group(bool walk_only) {
+  static cgroup_mount_t mount;
+  char mount_err[256];
+  int rc = cgroup_mount_find("/proc", &mount, mount_err, sizeof(mount_err));
+  ck_assert_msg(rc == 0 || rc == -ENOENT, "%s", mount_err);
+  if (rc != 0)
+    return; /* no cgroup2 here: cgroup_mount's suite covers that */
+  FILE *file = fopen("/proc/self/cgroup", "r");
+  ck_assert_ptr_nonnull(file);
+  char line[PATH_MAX] = "", own[PATH_MAX] = "";
+  while (fgets(line, sizeof(line), file) != NULL)
+    if (strncmp(line, "0::", 3) == 0)
+      snprintf(own, sizeof(own), "%.*s", (int)strcspn(line + 3, "\n"),
+               line + 3);
+  fclose(file);
+  ck_assert_msg(own[0] == '/', "no cgroup v2 line in /proc/self/cgroup");
+  snprintf(base, sizeof(base), "%s", mount.path);
+  uint64_t id = id_of(strcmp(own, "/") == 0 ? "" : own);
+
+  cgroup_names_config_t config = {.mount_path = mount.path,
+                                  .mount_root = mount.root,
+                                  .walk_only = walk_only};
+  names = cgroup_names_new(&config);
+  ck_assert_ptr_nonnull(names);
+  int left = 0;
+  for (int read = 0; read < 1000; read++) {
+    cgroup_names_begin_read(names);
+    if (lookup(id) != -EAGAIN)
+      break;
+    left = resolve();
+    ck_assert_msg(left >= 0, "%s", err);
+  }
+  ck_assert_int_eq(lookup(id), 0);
+  char want[CGROUP_NAME_SIZE];
+  cgroup_name_format(own, want);
+  ck_assert_str_eq(name, want);
+  cgroup_names_free(names);
+  names = NULL;
+}
+
+START_TEST(own_group_by_handle) { own_group(false); }
+END_TEST
+
+START_TEST(own_group_by_walk) { own_group(true); }
+END_TEST
+
 static Suite *cgroup_names_suite(void) {
   Suite *s = suite_create("cgroup_names");
   TCase *tree_case = tcase_create("tree");
@@ -400,6 +449,10 @@ static Suite *cgroup_names_suite(void) {
   tcase_add_test(format, format_long_paths_keep_their_end);
   tcase_add_test(format, format_long_last_component);
   suite_add_tcase(s, format);
+  TCase *live = tcase_create("live");
+  tcase_add_test(live, own_group_by_handle);
+  tcase_add_test(live, own_group_by_walk);
+  suite_add_tcase(s, live);
   return s;
 }
 
