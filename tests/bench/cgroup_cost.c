@@ -9,8 +9,9 @@
  * of a port in one group 9 times in 10). Per read: cgroup_usage_clear, one
  * cgroup_usage_add per socket, a cached cgroup_names_lookup per group (the
  * groups are directories of a temporary tree, resolved before timing),
- * cgroup_usage_top(10), and the 10 names. It also times the sock_diag
- * parse of such sockets with and without the attributes a 6.x kernel
+ * cgroup_usage_top(10), and the 10 names; and apart, a cgroup_usage_fold
+ * of a tenth of the groups (gone ones) into unknown. It also times the
+ * sock_diag parse of such sockets with and without the attributes a 6.x kernel
  * sends (INET_DIAG_SHUTDOWN, INET_DIAG_CGROUP_ID, INET_DIAG_SOCKOPT): the
  * cost of reading the cgroup id, which every read pays. And what
  * resolving new groups costs, per directory walked or handle opened. All
@@ -156,11 +157,20 @@ static void bench_usage(size_t groups) {
       cgroup_usage_add(&usage, socks[i].id, socks[i].port);
     adds[r] = now_ns() - t0;
   }
+  static double folds[READS];
+  for (size_t r = 0; r < READS; r++) { /* a tenth of the groups gone */
+    read_once(&usage, names);
+    double t0 = now_ns();
+    if (cgroup_usage_fold(&usage, group_ids, groups / 10 + 1, UINT64_MAX) != 0)
+      exit(1);
+    folds[r] = now_ns() - t0;
+  }
   double read_ms = median(times, READS) / 1e6;
   printf("%6zu groups: %.3f ms per read (%.1f ns per socket; adds alone "
-         "%.1f ns), busiest %u ports, pairs %zu\n",
+         "%.1f ns), busiest %u ports, pairs %zu; a fold %.3f ms\n",
          groups, read_ms, read_ms * 1e6 / SOCKETS,
-         median(adds, READS) / SOCKETS, busiest, usage.pairs_count);
+         median(adds, READS) / SOCKETS, busiest, usage.pairs_count,
+         median(folds, READS) / 1e6);
   cgroup_usage_free(&usage);
   cgroup_names_free(names);
 }
