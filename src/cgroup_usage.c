@@ -52,8 +52,8 @@ void cgroup_usage_clear(cgroup_usage_t *usage) {
   }
   if (++usage->port_generation == 0) {
     /* The same after 2^16 reads (a week at 10 s) for the port table: a
-     * fresh one, whose untouched pages cost no memory, as a memset's
-     * would. */
+     * fresh zeroed one, which may again be untouched pages where a memset
+     * would touch all 256 KiB. */
     free(usage->ports);
     usage->ports = NULL;
     usage->port_generation = 1;
