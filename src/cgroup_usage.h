@@ -9,8 +9,9 @@
  * a hash set of (group, port) pairs. Like destinations_t, the tables grow,
  * are reused across reads and forget a read in O(1) by a generation
  * number: no allocation per socket, none per read once warm, and memory
- * that does not grow with the socket count (the port table is 256 KiB of
- * which only the pages of ports in use are touched). One table can serve
+ * that grows with the groups and the ports they share, not with the
+ * sockets (the port table is 256 KiB, touched only where ports are in
+ * use; 50,000 sockets over 1,000 groups made 3,286 pairs). One table can serve
  * several protocols or namespaces in turn, cleared between them. */
 #ifndef EPHEMERAL_PORTS_CGROUP_USAGE_H
 #define EPHEMERAL_PORTS_CGROUP_USAGE_H
