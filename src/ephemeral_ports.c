@@ -168,6 +168,13 @@ static int config_option(const oconfig_item_t *item) {
       return config_error(item, first_value(item), "a whole number 0..1000");
     return 0;
   }
+  if (strcasecmp(key, "TopCgroups") == 0) {
+    value = single_value(item, OCONFIG_TYPE_NUMBER);
+    if (value == NULL ||
+        top_destinations_parse(value->value.number, &options.top_cgroups) != 0)
+      return config_error(item, first_value(item), "a whole number 0..1000");
+    return 0;
+  }
   if (strcasecmp(key, "ReportStates") == 0)
     return config_boolean(item, &options.report_states);
   if (strcasecmp(key, "ReportNat") == 0)
@@ -251,6 +258,9 @@ static void dispatch_protocol(const protocol_reading_t *reading,
     bool open = portset_has(reading->open, (uint16_t)port);
     dispatch(METRIC_INSTANCE_OPEN, port_text, name, (gauge_t[]){open ? 1 : 0});
   }
+  for (size_t i = 0; i < reading->cgroups_count; i++)
+    dispatch(METRIC_CGROUP, reading->cgroups[i].name, name,
+             (gauge_t[]){reading->cgroups[i].used});
 }
 
 static void dispatch_destination(const top_entry_t *destination,
