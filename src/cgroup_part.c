@@ -149,8 +149,12 @@ static void escape_name(const char *path, char *name) {
     return;
   }
   size_t i = 0;
-  for (; from[i] != '\0' && i + 1 < CGROUP_NAME_SIZE; i++)
-    name[i] = from[i] == '/' ? '_' : from[i];
+  for (; from[i] != '\0' && i + 1 < CGROUP_NAME_SIZE; i++) {
+    if (from[i] == '/')
+      name[i] = '_';
+    else
+      name[i] = from[i];
+  }
   name[i] = '\0';
 }
 
