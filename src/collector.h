@@ -14,12 +14,34 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* A group that holds pool ports: its name as dispatched (the path under
+ * the cgroup2 root with '/' as collectd escapes it, or a pseudo group). */
+typedef struct {
+  char name[128];
+  unsigned used; /* distinct pool ports its sockets hold */
+} cgroup_reading_t;
+
 typedef struct {
   unsigned used;
   unsigned total;
   const portset_t *report; /* the instance_open ports to report */
   const portset_t *open;   /* which of them are open (1); the rest 0 */
+  /* The busiest TopCgroups groups, then drop-outs (count 0 when off). */
+  const cgroup_reading_t *cgroups;
+  size_t cgroups_count;
 } protocol_reading_t;
+
+/* The NAT part of a reading (ReportNat). */
+typedef struct {
+  bool ok; /* false: scrape_success 0 for the part, nothing else */
+  /* The busiest NAT keys (destination_key_t with its protocol set; see
+   * nat_format_destination), then drop-outs; count: translated flows. */
+  const top_entry_t *entries;
+  size_t count;
+  unsigned total; /* NatPortRange's size */
+  uint64_t insert_failed;
+  uint64_t drop;
+} nat_reading_t;
 
 /* One target's reading; valid during the callback only. */
 typedef struct {
@@ -32,7 +54,8 @@ typedef struct {
   const top_entry_t *destinations; /* count: ports that connect() to the
                                       destination cannot use */
   size_t destinations_count;
-  const unsigned *states; /* TCP_STATE_NAMES counts, or NULL */
+  const unsigned *states;   /* TCP_STATE_NAMES counts, or NULL */
+  const nat_reading_t *nat; /* NULL without ReportNat */
 } target_reading_t;
 
 /* Severities as syslog's, which collectd's are too. */

@@ -57,6 +57,34 @@ static int negative_errno(void) {
   return errno > 0 ? -errno : -EIO;
 }
 
+/* Finds INET_DIAG_CGROUP_ID among the attributes that follow the
+ * inet_diag_msg (the kernel sends it for full sockets since Linux 5.8, with
+ * no extension bit; TIME_WAIT and NEW_SYN_RECV sockets have none, and it may
+ * follow an INET_DIAG_PAD that aligns it). Leaves *cgroup_id alone when the
+ * message has none. Returns 0, or -EBADMSG when the attributes cannot be
+ * walked (a header cut short, a length below the header or past the
+ * message) or the cgroup id is not 8 bytes. */
+static int parse_cgroup_id(const struct nlmsghdr *nlh, uint64_t *cgroup_id) {
+  const char *payload = mnl_nlmsg_get_payload(nlh);
+  size_t len = nlh->nlmsg_len - NLMSG_HDRLEN;
+  size_t pos = NLMSG_ALIGN(sizeof(struct inet_diag_msg));
+  while (pos < len) {
+    struct nlattr attr;
+    if (len - pos < sizeof(attr))
+      return -EBADMSG;
+    memcpy(&attr, payload + pos, sizeof(attr));
+    if (attr.nla_len < sizeof(attr) || attr.nla_len > len - pos)
+      return -EBADMSG;
+    if ((attr.nla_type & NLA_TYPE_MASK) == INET_DIAG_CGROUP_ID) {
+      if (attr.nla_len != NLA_HDRLEN + sizeof(*cgroup_id))
+        return -EBADMSG;
+      memcpy(cgroup_id, payload + pos + NLA_HDRLEN, sizeof(*cgroup_id));
+    }
+    pos += NLA_ALIGN(attr.nla_len);
+  }
+  return 0;
+}
+
 static int visit_socket(dump_walk_t *w, const struct nlmsghdr *nlh) {
   if (nlh->nlmsg_len - NLMSG_HDRLEN < sizeof(struct inet_diag_msg))
     return -EBADMSG;
@@ -68,6 +96,9 @@ static int visit_socket(dump_walk_t *w, const struct nlmsghdr *nlh) {
     addr_len = 16;
   else
     return -EBADMSG;
+  uint64_t cgroup_id = 0;
+  if (parse_cgroup_id(nlh, &cgroup_id) != 0)
+    return -EBADMSG;
   if (w->stopped != 0 || w->interrupted)
     return 0;
 
@@ -77,6 +108,7 @@ static int visit_socket(dump_walk_t *w, const struct nlmsghdr *nlh) {
       .state = msg->idiag_state,
       .local_port = ntohs(msg->id.idiag_sport),
       .remote_port = ntohs(msg->id.idiag_dport),
+      .cgroup_id = cgroup_id,
   };
   memcpy(sock.local_addr, msg->id.idiag_src, addr_len);
   memcpy(sock.remote_addr, msg->id.idiag_dst, addr_len);

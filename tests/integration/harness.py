@@ -20,6 +20,8 @@ Environment (set by the automake test harness):
                              when the plugin is built with sanitizers)
 """
 
+import contextlib
+import ctypes
 import errno
 import os
 import re
@@ -142,7 +144,13 @@ def preflight():
 def create_namespace(name, port_range, reserved_ports):
     delete_namespace(name)
     run(["ip", "netns", "add", name])
-    in_ns = ["ip", "netns", "exec", name]
+    configure_namespace(["ip", "netns", "exec", name], port_range,
+                        reserved_ports)
+
+
+def configure_namespace(in_ns, port_range, reserved_ports):
+    """Loopback up with its addresses and the port sysctls set, in the
+    namespace that the command prefix in_ns runs programs in."""
     run(in_ns + ["ip", "link", "set", "lo", "up"])
     # write_prometheus's getaddrinfo uses AI_ADDRCONFIG: it needs a
     # non-loopback address of each family to listen.  Nothing is ever sent
@@ -246,6 +254,106 @@ def run_scenarios(scenarios, port_range=(40000, 40019), reserved_ports="",
     if any(s == EXIT_SKIP for s in statuses):
         sys.exit(EXIT_SKIP)
     sys.exit(EXIT_PASS)
+
+
+# --------------------------------------------------------------------------
+# More namespaces, made from inside a scenario (issue 10)
+#
+# A scenario runs in `ip netns exec`'s mount namespace, where a new
+# /run/netns bind mount would stay private (outside, only an empty file
+# would show).  So these are added in the mount namespace of the script
+# outside, the scenario's parent, and reach the scenario's by propagation.
+# They are named after that script's pid, so that it can delete whatever a
+# scenario left behind.
+
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUTS = 0x04000000
+
+
+def outer_mount_namespace():
+    path = "/proc/%d/ns/mnt" % os.getppid()
+    if os.stat(path).st_ino == os.stat("/proc/self/ns/mnt").st_ino:
+        fail("the scenario's parent shares its mount namespace: not run "
+             "by run_scenarios?")
+    return path
+
+
+def shared_namespace_name(tag):
+    return "ept-%s-%d" % (tag, os.getppid())
+
+
+def create_shared_namespace(name, port_range, reserved_ports=""):
+    """An `ip netns add` namespace that every process sees, with loopback
+    up and its own port sysctls; delete it with delete_shared_namespace."""
+    run(["nsenter", "--mount=" + outer_mount_namespace(), "--", "ip",
+         "netns", "add", name])
+    configure_namespace(["ip", "netns", "exec", name], port_range,
+                        reserved_ports)
+    return os.path.join("/run/netns", name)
+
+
+def delete_shared_namespace(name):
+    if not os.path.exists(os.path.join("/run/netns", name)):
+        return
+    kill_namespace_processes(name)
+    run(["nsenter", "--mount=" + outer_mount_namespace(), "--", "ip",
+         "netns", "del", name], check_status=False)
+
+
+def delete_shared_namespaces():
+    """Outside only: deletes the shared namespaces a scenario of this
+    script left behind (killed by its timeout, say)."""
+    if os.environ.get(INSIDE_NS_FLAG) or not os.path.isdir("/run/netns"):
+        return
+    suffix = "-%d" % os.getpid()
+    for name in os.listdir("/run/netns"):
+        if name.startswith("ept-") and name.endswith(suffix):
+            log("deleting leftover namespace %s" % name)
+            delete_namespace(name)
+
+
+def _setns(fd, kind):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, kind) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, "setns: %s" % os.strerror(error))
+
+
+@contextlib.contextmanager
+def _in_namespace(name, kind, path):
+    own = os.open("/proc/thread-self/ns/" + name, os.O_RDONLY)
+    try:
+        target = os.open(path, os.O_RDONLY)
+        try:
+            _setns(target, kind)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _setns(own, kind)
+    finally:
+        os.close(own)
+
+
+@contextlib.contextmanager
+def in_network_namespace(path, uts_path=None):
+    """Runs the body with this thread in the network namespace at path
+    (None: where it is): sockets made there belong to it, and programs
+    started there (ss, sysctl, ip) run in it.  With uts_path, in that UTS
+    namespace too, so that whoever looks at the process meanwhile sees the
+    hostname of the namespace's own processes.  Python 3.11 has no
+    os.setns."""
+    with contextlib.ExitStack() as stack:
+        if path is not None:
+            stack.enter_context(_in_namespace("net", CLONE_NEWNET, path))
+        if uts_path is not None:
+            stack.enter_context(_in_namespace("uts", CLONE_NEWUTS, uts_path))
+        yield
+
+
+def namespace_inode(path):
+    return os.stat(path).st_ino
 
 
 # --------------------------------------------------------------------------
@@ -984,3 +1092,58 @@ def wait_for_read_after(collectd, since, timeout=15.0):
     # wait_for_fresh_read wants a timestamp above since + margin.
     return wait_for_fresh_read(
         collectd, first_ms / 1000.0 - FRESH_READ_MARGIN_S + 0.0005, timeout)
+
+
+# --------------------------------------------------------------------------
+# Series of other network namespaces (host "<Hostname>:<name>")
+
+
+def host_of(namespace_name):
+    return "%s:%s" % (HOSTNAME, namespace_name)
+
+
+def host_view(samples, host):
+    """The series of one host, relabelled as the test host's, so that
+    value_of, check_pool_values, destination_samples, state_values, ... read
+    them."""
+    view = {}
+    for (name, labels), found in samples.items():
+        label_map = dict(labels)
+        if label_map.get("instance") != host:
+            continue
+        label_map["instance"] = HOSTNAME
+        view[(name, tuple(sorted(label_map.items())))] = found
+    return view
+
+
+def hosts_served(samples):
+    """The instance label of every series the plugin makes."""
+    return {dict(key[1]).get("instance") for key in ephemeral_series(samples)}
+
+
+def scrape_success_stamp(samples, host):
+    """The timestamp (ms) of host's scrape_success, 0 when absent."""
+    found = samples.get((SCRAPE_SUCCESS, (("instance", host),)))
+    return found[1] if found and found[1] is not None else 0
+
+
+def wait_for_fresh_hosts(collectd, hosts, since, timeout=15.0):
+    """wait_for_fresh_read for several hosts: scrapes until each host's
+    scrape_success was dispatched by a read that started after `since`."""
+    threshold_ms = (since + FRESH_READ_MARGIN_S) * 1000.0
+    deadline = time.monotonic() + timeout
+    while True:
+        if collectd.process.poll() is not None:
+            fail("collectd exited with status %d\n%s"
+                 % (collectd.process.returncode, collectd.diagnostics()))
+        samples = scrape()
+        stale = [host for host in hosts
+                 if scrape_success_stamp(samples, host) <= threshold_ms]
+        if not stale:
+            time.sleep(SETTLE_S)
+            return scrape()
+        if time.monotonic() > deadline:
+            fail("no fresh read of %s within %.0f s (after %.0f ms); "
+                 "hosts served: %s" % (stale, timeout, threshold_ms,
+                                       sorted(hosts_served(samples))))
+        time.sleep(0.1)

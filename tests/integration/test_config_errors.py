@@ -5,6 +5,12 @@ started for real (`collectd -f -C conf`, with a timeout): collectd must exit
 with status 1, and its log or output must hold an ERROR line that names the
 option and the offending value.  A good config using every option must start
 and serve values (which also proves the harness's config is valid).
+
+Scenario "bad_netns_paths": NetNamespace with a path that does not exist,
+a regular file, a namespace of another type (/proc/self/ns/uts), a
+directory, a bad path after a good one, and a number; AllNetNamespaces
+with a non-boolean.  Each refuses to start the same way, naming the option
+and the path or value.
 """
 
 import os
@@ -37,6 +43,20 @@ BAD_CONFIGS = [
     for text, value in (("0", "0"), ("70000", "70000"), ('"10-5"', "10-5"),
                         ('"abc"', "abc"), ('"70000"', "70000"),
                         ('"0-5"', "0-5"))
+]
+
+# NetNamespace must name a network namespace when collectd starts.
+THIS_FILE = os.path.abspath(__file__)  # a regular file
+BAD_NETNS_CONFIGS = [
+    (['NetNamespace "/nonexistent"'], "NetNamespace", "/nonexistent"),
+    (['NetNamespace "%s"' % THIS_FILE], "NetNamespace", THIS_FILE),
+    (['NetNamespace "/proc/self/ns/uts"'], "NetNamespace",
+     "/proc/self/ns/uts"),
+    (['NetNamespace "/proc/self/ns"'], "NetNamespace", "/proc/self/ns"),
+    (['NetNamespace "/proc/self/ns/net"', 'NetNamespace "/nonexistent"'],
+     "NetNamespace", "/nonexistent"),
+    (["NetNamespace 5"], "NetNamespace", "5"),
+    (['AllNetNamespaces "maybe"'], "AllNetNamespaces", "maybe"),
 ]
 
 GOOD_CONFIG = ['Source "auto"', 'ProcRoot "/proc"', "ReportOpenPorts true",
@@ -80,9 +100,9 @@ def check_bad_config(options, option_name, value):
             raise
 
 
-def bad_configs():
+def check_bad_configs(configs):
     failures = []
-    for options, option_name, value in BAD_CONFIGS:
+    for options, option_name, value in configs:
         try:
             check_bad_config(options, option_name, value)
         except h.TestFailure as failure:
@@ -90,7 +110,15 @@ def bad_configs():
             failures.append(str(failure))
     if failures:
         h.fail("%d of %d bad configs not rejected as specified:\n  %s"
-               % (len(failures), len(BAD_CONFIGS), "\n  ".join(failures)))
+               % (len(failures), len(configs), "\n  ".join(failures)))
+
+
+def bad_configs():
+    check_bad_configs(BAD_CONFIGS)
+
+
+def bad_netns_paths():
+    check_bad_configs(BAD_NETNS_CONFIGS)
 
 
 def good_config():
@@ -119,4 +147,6 @@ def good_config():
 
 
 if __name__ == "__main__":
-    h.run_scenarios({"bad_configs": bad_configs, "good_config": good_config})
+    h.run_scenarios({"bad_configs": bad_configs,
+                     "bad_netns_paths": bad_netns_paths,
+                     "good_config": good_config})
