@@ -17,9 +17,11 @@ topped up to PROCESSES processes, and ROUNDS rounds are run, interleaved:
   floor  floor -m netns over the same namespaces (its own and the pods)
   floor_own  floor -m netns over its own namespace alone
 
-and once per phase the floor without bound-only sockets. One heap driver
-(heap_driver.c) reads with AllNetNamespaces through both phases: at 0 pods,
-at COUNT pods and at 0 again in each. The results go to RESULT.json;
+and once per phase the floor without bound-only sockets. Then the pods
+but NODE_PODS go, and the plugin with AllNetNamespaces and the floor are
+measured again, interleaved: the node of the operators' question. One
+heap driver (heap_driver.c) reads with AllNetNamespaces through both
+phases: at 0 pods, at COUNT pods and at 0 again in each. The results go to RESULT.json;
 netns_report.py renders them.
 """
 
@@ -37,6 +39,8 @@ from benchlib import (BenchError, Children, Collectd, HOSTNAME, log,
 from netns_world import World
 
 READS = 10  # measured reads per collectd round
+LONG_READS = 6  # the same for reads of more than LONG_READ_NS
+LONG_READ_NS = 0.5e9
 VERIFY_READS = 3
 
 
@@ -47,6 +51,24 @@ def run_floor(cfg, paths, repeat, extra=()):
     return {k: float(v) for k, v in
             (kv.split("=", 1) for kv in out.stdout.split())
             if k not in ("mode",)}
+
+
+def kernel_tcp_sockets():
+    """TCP sockets in the kernel, every namespace's (slab objects in use,
+    TIME_WAIT included): what a walk of the shared table meets."""
+    count = 0
+    with open("/proc/slabinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields and fields[0] in ("TCP", "TCPv6", "tw_sock_TCP",
+                                        "tw_sock_TCPv6"):
+                count += int(fields[1])
+    return count
+
+
+def reads_for(cfg, read_ns):
+    reads = READS if read_ns < LONG_READ_NS else LONG_READS
+    return max(reads // 3, 3) if cfg.quick else reads
 
 
 def interval_for(read_ns):
@@ -125,7 +147,8 @@ def measure_rounds(cfg, children, world, heap, idle_rate, res):
     own_repeat = max(10, min(10000, int(1e9 / max(own_estimate, 1))))
     if cfg.quick:
         repeat, own_repeat = max(repeat // 4, 2), max(own_repeat // 4, 10)
-    reads = max(READS // 3, 3) if cfg.quick else READS
+    reads = reads_for(cfg, estimate)
+    res["tcp_sockets"] = kernel_tcp_sockets()
     rounds = {k: [] for k in ("own", "list", "all", "floor", "floor_own",
                               "collector")}
     for r in range(cfg.rounds):
@@ -173,6 +196,35 @@ def measure_rounds(cfg, children, world, heap, idle_rate, res):
                                                for f in rounds[kind])
 
 
+def measure_node(cfg, children, world, idle_rate, res):
+    """The node of the operators' question: NODE_PODS of the pods left,
+    read with AllNetNamespaces against the floor, interleaved."""
+    world.remove_pods(keep=cfg.node_pods)
+    world.top_up(cfg.processes - 1)
+    paths = ["."] + [p.path for p in world.pods]
+    estimate = run_floor(cfg, paths, 1)["cpu_ns_all_per_read"]
+    interval = interval_for(estimate * 1.3)
+    res["node_pods"] = len(world.pods)
+    res["node_verified"] = verify(cfg, children, "all", world.pods, interval)
+    res["node_tcp_sockets"] = kernel_tcp_sockets()
+    repeat = max(3, min(1000, int(2e9 / max(estimate, 1))))
+    reads = reads_for(cfg, estimate)
+    rounds = {"all": [], "floor": []}
+    for r in range(cfg.rounds):
+        m = measure_collectd(cfg, children, "plugin", interval, reads,
+                             idle_rate, plugin_conf("all", world.pods))
+        rounds["all"].append(m)
+        f = run_floor(cfg, paths, repeat)
+        rounds["floor"].append(f)
+        log("   round %d node of %d pods: all %9.3f ms/read, floor %9.3f"
+            % (r + 1, len(world.pods), m["reader_ns"] / 1e6,
+               f["cpu_ns_per_read"] / 1e6))
+    res["node_rounds"] = rounds
+    res["node_all"] = statistics.median(m["reader_ns"] for m in rounds["all"])
+    res["node_floor"] = statistics.median(f["cpu_ns_per_read"]
+                                          for f in rounds["floor"])
+
+
 # The floor's second dump without BOUND_INACTIVE: every state but LISTEN.
 NO_BOUND_STATES = 0x1ffe & ~(1 << 10)
 
@@ -198,6 +250,8 @@ def run_phase(cfg, children, world, heap, idle_rate, name, child_ehash):
         if heap:
             res["heap_pods"] = heap.measure(cfg.heap_reads)
         measure_rounds(cfg, children, world, heap, idle_rate, res)
+        if 0 < cfg.node_pods < cfg.netns_count:
+            measure_node(cfg, children, world, idle_rate, res)
     finally:
         world.remove_pods()
     if heap:

@@ -22,6 +22,7 @@ def per_pod(phase, key, count):
 
 
 def results_table(phases, count):
+    node_pods = phases[0].get("node_pods", "-")
     rows = [
         ("plugin, its own namespace only", lambda p: ms(p["own"])),
         ("plugin, %d `NetNamespace`" % count, lambda p: ms(p["list"])),
@@ -55,9 +56,23 @@ def results_table(phases, count):
         ("collectd VmHWM, its peak (KiB): own / list / all",
          lambda p: " / ".join("{:,}".format(p[k + "_hwm_kib"])
                               for k in ("own", "list", "all"))),
-        ("namespaces each read covered (checked: every one scrape_success 1)",
+        ("TCP sockets in the kernel, every namespace's (slabinfo)",
+         lambda p: "{:,}".format(p["tcp_sockets"])),
+        ("node of %s pods: plugin, `AllNetNamespaces true`" % node_pods,
+         lambda p: ms(p["node_all"]) if "node_all" in p else "-"),
+        ("node of %s pods: floor, the dumps" % node_pods,
+         lambda p: ms(p["node_floor"]) if "node_all" in p else "-"),
+        ("node of %s pods: plugin / floor" % node_pods,
+         lambda p: "%.2f" % (p["node_all"] / p["node_floor"])
+         if "node_all" in p else "-"),
+        ("node of %s pods: TCP sockets in the kernel" % node_pods,
+         lambda p: "{:,}".format(p["node_tcp_sockets"])
+         if "node_all" in p else "-"),
+        ("namespaces a read covered: list / all / node (each checked: "
+         "scrape_success 1)",
          lambda p: "%d / %d" % (p["verified"]["list"],
-                                p["verified"]["all"])),
+                                p["verified"]["all"])
+         + (" / %d" % p["node_verified"] if "node_verified" in p else "")),
         ("pods' `tcp_ehash_entries` (negative: the global table's)",
          lambda p: "{:,}".format(p["pod_ehash_entries"])),
     ]
@@ -83,6 +98,13 @@ def rounds_table(phases):
                   for k in ("floor", "floor_own")]
         lines.append("| tcp_child_ehash_entries %d | %s |"
                      % (p["child_ehash"], " | ".join(cells)))
+        if "node_rounds" in p:
+            n = p["node_rounds"]
+            lines.append("| the same, node of %d pods | - | - | %s | - | %s "
+                         "| - |" % (p["node_pods"], " ".join(
+                             ms(m["reader_ns"]) for m in n["all"]),
+                             " ".join(ms(f["cpu_ns_per_read"])
+                                      for f in n["floor"])))
     return "\n".join(lines)
 
 
@@ -197,43 +219,62 @@ def heap_note(phases):
                                                           for x in later)))
 
 
-def operators_text(phases, count):
-    """What a node with 100 pods costs per read, either way."""
+def node_cost(p, count):
+    """(pods, ms of CPU per read, ms per namespace) of the node measured
+    at NODE_PODS pods, else estimated from COUNT pods (marked "about")."""
+    if "node_all" in p:
+        return p["node_pods"], p["node_all"], p["node_all"] / (
+            p["node_pods"] + 1)
     pods = 100
-    est = []
-    for p in phases:
-        one = per_pod(p, "all", count)
-        bind = (p["floor"] - p["floor_no_bound"]["cpu_ns_per_read"]) / \
-            (count + 1)
-        est.append((p["child_ehash"], one, p["own"] + pods * one, bind))
-    shared = est[0]
+    return pods, p["own"] + pods * per_pod(p, "all", count), None
+
+
+def operators_text(phases, count, sockets):
+    """What a node with 100 pods costs per read, either way."""
+    shared = phases[0]
+    pods, total, one = node_cost(shared, count)
     para = (
-        "**For operators.** With `AllNetNamespaces true` every pod costs a "
-        "read about {one} ms of CPU here: each namespace's dumps walk the "
-        "kernel's whole established table ({buckets:,} buckets here), "
-        "whoever's sockets are in it. A node with {pods} pods costs about "
-        "{total} ms of CPU per read, {pct:.1f}% of one core at collectd's "
-        "default 10 s interval."
-    ).format(one=ms(shared[1]), pods=pods, total=ms(shared[2]),
-             pct=100 * shared[2] / 1e10,
-             buckets=abs(phases[0]["pod_ehash_entries"]))
-    if len(est) > 1:
-        own = est[1]
+        "**For operators.** A node with {pods} pods of {sockets} sockets "
+        "each costs {total} ms of CPU per read with `AllNetNamespaces "
+        "true` here, {pct:.1f}% of one core at collectd's default 10 s "
+        "interval. Each namespace's dumps walk the kernel's whole shared "
+        "established table, {buckets:,} buckets and every socket in it "
+        "whichever namespace it belongs to, so a pod costs more the more "
+        "sockets the whole node holds: {one} ms a namespace with {pods} "
+        "pods, {big_one} ms with {count} (about {node_sockets:,} and "
+        "{sockets_all:,} TCP sockets in the kernel): the read grows with "
+        "pods times sockets."
+    ).format(pods=pods, sockets=sockets, total=ms(total),
+             pct=100 * total / 1e10,
+             buckets=abs(shared["pod_ehash_entries"]),
+             one=ms(one) if one else "?",
+             big_one=ms(shared["all"] / (count + 1)), count=count,
+             node_sockets=shared.get("node_tcp_sockets", 0),
+             sockets_all=shared["tcp_sockets"])
+    if len(phases) > 1:
+        own = phases[1]
+        own_pods, own_total, own_one = node_cost(own, count)
+        bind = (own["floor"] - own["floor_no_bound"]["cpu_ns_per_read"]) / \
+            (count + 1)
         para += (
             " Set `net.ipv4.tcp_child_ehash_entries = {v}` in the node's "
             "own namespace, where the container runtime creates the pods' "
             "namespaces (a file in /etc/sysctl.d, before the pods start), "
             "and every pod created after that gets an established table of "
-            "its own: a pod then costs {one} ms and the node with {pods} "
-            "pods {total} ms per read, {saved:.0f}% less. Pods created "
-            "before keep the global table until they are recreated. What "
-            "stays is mostly the kernel's walk of its bind table for "
-            "bound-only sockets ({bind} ms a namespace), which is global "
-            "whatever the sysctl says. A table of its own costs the kernel "
-            "8 bytes a bucket per pod and never grows: size it to a pod's "
-            "connections (a pod with many thousands wants more buckets)."
-        ).format(v=own[0], one=ms(own[1]), pods=pods, total=ms(own[2]),
-                 saved=100 * (1 - own[2] / shared[2]), bind=ms(own[3]))
+            "its own: the node with {pods} pods then costs {total} ms per "
+            "read, {saved:.0f}% less ({one} ms a namespace, {big_one} ms "
+            "with {count} pods). Pods created before keep the global table "
+            "until they are recreated. What stays is mostly the kernel's "
+            "walk of its bind table for bound-only sockets ({bind} ms a "
+            "namespace), which is global whatever the sysctl says. A table "
+            "of its own costs the kernel 8 bytes a bucket per pod and never "
+            "grows: size it to a pod's connections (a pod with many "
+            "thousands wants more buckets)."
+        ).format(v=own["child_ehash"], pods=own_pods, total=ms(own_total),
+                 saved=100 * (1 - own_total / total),
+                 one=ms(own_one) if own_one else "?",
+                 big_one=ms(own["all"] / (count + 1)), count=count,
+                 bind=ms(bind))
     return textwrap.fill(para, 76)
 
 
@@ -269,8 +310,9 @@ netns_bench.py). CPU time (user + system) per read, in milliseconds.
 {results}
 
 Medians of {rounds} rounds run own, list, all, collector, floor, floor
-alone, own, ... with the same pods. "Per pod" is the read with the pods
-minus the read of collectd's own namespace alone, over {count}.
+alone, own, ... with the same pods; then all but {node_pods} pods go and
+the node rounds run all, floor, all, ... "Per pod" is the read with the
+pods minus the read of collectd's own namespace alone, over {count}.
 
 {operators}
 
@@ -357,7 +399,7 @@ def netns_part(result):
         "results": results_table(phases, count),
         "targets": targets_table(phases, count),
         "rounds_table": rounds_table(phases),
-        "operators": operators_text(phases, count),
+        "operators": operators_text(phases, count, result["sockets"]),
         "split": split_table(phases),
     }
     facts = dict(
@@ -372,7 +414,8 @@ def netns_part(result):
         processes=max(p["processes"] for p in phases),
         minutes=result["minutes"], rounds=result["rounds"], heap=heap_text,
         heap_note=textwrap.fill(heap_note(phases), 76),
-        heap_reads=result["heap_reads"], **text)
+        heap_reads=result["heap_reads"],
+        node_pods=phases[0].get("node_pods", "-"), **text)
     facts["header_items"] = "\n".join(
         textwrap.fill(item.format(**facts), 76, initial_indent="- ",
                       subsequent_indent="  ", break_on_hyphens=False)

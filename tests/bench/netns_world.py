@@ -137,12 +137,14 @@ class World:
             pod.create(loadgen, sockets)
         log("   %d pods with %d sockets each" % (count, sockets))
 
-    def remove_pods(self):
-        self.children.stop_many([p for pod in self.pods for p in pod.procs])
-        for pod in self.pods:
+    def remove_pods(self, keep=0):
+        """All pods but the first KEEP go."""
+        gone = self.pods[keep:]
+        self.children.stop_many([p for pod in gone for p in pod.procs])
+        for pod in gone:
             if pod.created:
                 subprocess.run(["ip", "netns", "del", pod.name], check=False)
-        self.pods = []
+        self.pods = self.pods[:keep]
 
     def child_ehash(self):
         return read_int(CHILD_EHASH)
