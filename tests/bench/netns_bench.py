@@ -8,18 +8,21 @@ and network namespaces of its own (see netns_world.py):
 Per phase (the pods sharing the kernel's global established table, then
 pods made with net.ipv4.tcp_child_ehash_entries set so that each has its
 own): COUNT pods with SOCKETS TCP sockets each are created, the machine is
-topped up to PROCESSES processes, and ROUNDS rounds are run, interleaved:
+topped up to PROCESSES processes, and ROUNDS rounds are run, each
 
-  own    collectd with the plugin and no namespace option (its own only)
-  list   collectd with a NetNamespace line for every pod
-  all    collectd with AllNetNamespaces true
+  floor, list, floor, all, collector, floor, no bound, own, floor own
+
+  list       collectd with a NetNamespace line for every pod
+  all        collectd with AllNetNamespaces true
+  own        collectd with no namespace option (its own namespace only)
   collector  the heap driver's reads (AllNetNamespaces, no collectd)
-  floor  floor -m netns over the same namespaces (its own and the pods)
-  floor_own  floor -m netns over its own namespace alone
+  floor      floor -m netns over the same namespaces (its own and the pods)
+  no bound   the same without bound-only sockets
+  floor own  floor -m netns over its own namespace alone
 
-and once per phase the floor without bound-only sockets. Then the pods
-but NODE_PODS go, and the plugin with AllNetNamespaces and the floor are
-measured again, interleaved: the node of the operators' question. One
+so that every collectd run lies between two floors. Then all pods but
+NODE_PODS go, and the plugin with AllNetNamespaces runs between floors
+again: the node of the operators' question. One
 heap driver (heap_driver.c) reads with AllNetNamespaces through both
 phases: at 0 pods, at COUNT pods and at 0 again in each. The results go to RESULT.json;
 netns_report.py renders them.
@@ -29,7 +32,6 @@ import argparse
 import datetime
 import json
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -133,96 +135,116 @@ class HeapDriver:
         self.children.stop(self.proc)
 
 
-def measure_rounds(cfg, children, world, heap, idle_rate, res):
-    paths = ["."] + [p.path for p in world.pods]
+def mean(a, b):
+    return (a + b) / 2
+
+
+class Round:
+    """One round's measurements in the order they ran, so that each
+    collectd run is compared with the floors measured just before and
+    after it: the machine's other work (its sockets in the shared table
+    above all) drifts over minutes, and a median of one reader's rounds
+    against another's would compare different machines."""
+
+    def __init__(self, cfg, children, world, heap, idle_rate, plan):
+        self.cfg, self.children, self.world = cfg, children, world
+        self.heap, self.idle_rate, self.plan = heap, idle_rate, plan
+        self.out = {"tcp_sockets": []}
+
+    def collectd(self, kind, pods=None):
+        pods = self.world.pods if pods is None else pods
+        m = measure_collectd(self.cfg, self.children, "plugin",
+                             self.plan["intervals"][kind], self.plan["reads"],
+                             self.idle_rate, plugin_conf(kind, pods))
+        m["processes"] = self.world.processes() + 1  # collectd's gone now
+        self.out["tcp_sockets"].append(kernel_tcp_sockets())
+        log("   %-10s %9.3f ms/read (reader), %9.3f (process), %d reads, "
+            "%d processes" % (kind, m["reader_ns"] / 1e6,
+                              m["process_ns"] / 1e6, m["reads"],
+                              m["processes"]))
+        return m
+
+    def floor(self, what, paths, extra=()):
+        f = run_floor(self.cfg, paths, self.plan["repeat"] if len(paths) > 1
+                      else self.plan["own_repeat"], extra)
+        self.out["tcp_sockets"].append(kernel_tcp_sockets())
+        log("   %-10s %9.3f ms/read (dumps), %9.3f (all), %d sockets"
+            % (what, f["cpu_ns_per_read"] / 1e6,
+               f["cpu_ns_all_per_read"] / 1e6, f["sockets"]))
+        return f
+
+
+def plan_for(cfg, paths):
+    """Intervals, reads per collectd run and floor repetitions from one
+    untimed pass of the floor."""
     estimate = run_floor(cfg, paths, 1)["cpu_ns_all_per_read"]
     own_estimate = run_floor(cfg, ["."], 10)["cpu_ns_all_per_read"]
-    intervals = {"own": interval_for(own_estimate),
-                 "list": interval_for(estimate * 1.2),
-                 "all": interval_for(estimate * 1.3)}
-    res["intervals"] = intervals
-    res["verified"] = {k: verify(cfg, children, k, world.pods, intervals[k])
-                       for k in ("list", "all")}
     repeat = max(3, min(1000, int(2e9 / max(estimate, 1))))
     own_repeat = max(10, min(10000, int(1e9 / max(own_estimate, 1))))
     if cfg.quick:
         repeat, own_repeat = max(repeat // 4, 2), max(own_repeat // 4, 10)
-    reads = reads_for(cfg, estimate)
-    res["tcp_sockets"] = kernel_tcp_sockets()
-    rounds = {k: [] for k in ("own", "list", "all", "floor", "floor_own",
-                              "collector")}
+    return {"intervals": {"own": interval_for(own_estimate),
+                          "list": interval_for(estimate * 1.2),
+                          "all": interval_for(estimate * 1.3)},
+            "reads": reads_for(cfg, estimate), "repeat": repeat,
+            "own_repeat": own_repeat}
+
+
+def measure_rounds(cfg, children, world, heap, idle_rate, res):
+    """Each round: floor, list, floor, all, collector, floor, floor
+    without bound-only sockets, own, floor of the own namespace."""
+    paths = ["."] + [p.path for p in world.pods]
+    plan = plan_for(cfg, paths)
+    res["plan"] = plan
+    res["verified"] = {k: verify(cfg, children, k, world.pods,
+                                 plan["intervals"][k])
+                       for k in ("list", "all")}
+    rounds = []
     for r in range(cfg.rounds):
-        for kind in ("own", "list", "all"):
-            m = measure_collectd(cfg, children, "plugin", intervals[kind],
-                                 reads, idle_rate,
-                                 plugin_conf(kind, world.pods))
-            m["processes"] = world.processes() + 1  # collectd's gone now
-            rounds[kind].append(m)
-            log("   round %d %-4s %9.3f ms/read (reader), %9.3f (process), "
-                "%d reads, %d processes" % (
-                    r + 1, kind, m["reader_ns"] / 1e6, m["process_ns"] / 1e6,
-                    m["reads"], m["processes"]))
+        log("   round %d" % (r + 1))
+        rd = Round(cfg, children, world, heap, idle_rate, plan)
+        o = rd.out
+        o["floor_a"] = rd.floor("floor", paths)
+        o["list"] = rd.collectd("list")
+        o["floor_b"] = rd.floor("floor", paths)
+        o["all"] = rd.collectd("all")
         if heap:
-            c = heap.measure(reads)
-            rounds["collector"].append(c)
-            log("   round %d collector %9.3f ms/read (heap_driver)"
-                % (r + 1, c["cpu_ns"] / 1e6))
-        for kind, p, n in (("floor", paths, repeat),
-                           ("floor_own", ["."], own_repeat)):
-            f = run_floor(cfg, p, n)
-            rounds[kind].append(f)
-            log("   round %d %-9s %9.3f ms/read (dumps), %9.3f (all), "
-                "%d sockets" % (r + 1, kind, f["cpu_ns_per_read"] / 1e6,
-                                f["cpu_ns_all_per_read"] / 1e6, f["sockets"]))
+            o["collector"] = heap.measure(plan["reads"])
+            log("   collector  %9.3f ms/read (heap_driver)"
+                % (o["collector"]["cpu_ns"] / 1e6))
+        o["floor_c"] = rd.floor("floor", paths)
+        o["floor_no_bound"] = rd.floor("no bound", paths,
+                                       ["-s", "0x%x" % NO_BOUND_STATES])
+        o["own"] = rd.collectd("own")
+        o["floor_own"] = rd.floor("floor own", ["."])
+        rounds.append(o)
     res["rounds"] = rounds
-    res["processes"] = max(m["processes"] for k in ("list", "all")
-                           for m in rounds[k])
-    res["floor_no_bound"] = run_floor(cfg, paths, repeat,
-                                      ["-s", "0x%x" % NO_BOUND_STATES])
-    for kind in ("own", "list", "all"):
-        ms_ = rounds[kind]
-        res[kind] = statistics.median(m["reader_ns"] for m in ms_)
-        res[kind + "_process"] = statistics.median(m["process_ns"]
-                                                   for m in ms_)
-        res[kind + "_rss_kib"] = max(m["rss_kib"] for m in ms_)
-        res[kind + "_hwm_kib"] = max(m["hwm_kib"] for m in ms_)
-    if heap:
-        res["collector"] = statistics.median(c["cpu_ns"]
-                                             for c in rounds["collector"])
-    for kind in ("floor", "floor_own"):
-        res[kind] = statistics.median(f["cpu_ns_per_read"]
-                                      for f in rounds[kind])
-        res[kind + "_all"] = statistics.median(f["cpu_ns_all_per_read"]
-                                               for f in rounds[kind])
+    res["processes"] = max(o[k]["processes"] for o in rounds
+                           for k in ("list", "all"))
+    res["tcp_sockets"] = [min(s for o in rounds for s in o["tcp_sockets"]),
+                          max(s for o in rounds for s in o["tcp_sockets"])]
 
 
 def measure_node(cfg, children, world, idle_rate, res):
     """The node of the operators' question: NODE_PODS of the pods left,
-    read with AllNetNamespaces against the floor, interleaved."""
+    read with AllNetNamespaces between floors: floor, all, floor, all,
+    ..., floor."""
     world.remove_pods(keep=cfg.node_pods)
     world.top_up(cfg.processes - 1)
     paths = ["."] + [p.path for p in world.pods]
-    estimate = run_floor(cfg, paths, 1)["cpu_ns_all_per_read"]
-    interval = interval_for(estimate * 1.3)
+    plan = plan_for(cfg, paths)
     res["node_pods"] = len(world.pods)
-    res["node_verified"] = verify(cfg, children, "all", world.pods, interval)
-    res["node_tcp_sockets"] = kernel_tcp_sockets()
-    repeat = max(3, min(1000, int(2e9 / max(estimate, 1))))
-    reads = reads_for(cfg, estimate)
-    rounds = {"all": [], "floor": []}
+    res["node_verified"] = verify(cfg, children, "all", world.pods,
+                                  plan["intervals"]["all"])
+    rd = Round(cfg, children, world, None, idle_rate, plan)
+    floors = [rd.floor("node floor", paths)]
+    alls = []
     for r in range(cfg.rounds):
-        m = measure_collectd(cfg, children, "plugin", interval, reads,
-                             idle_rate, plugin_conf("all", world.pods))
-        rounds["all"].append(m)
-        f = run_floor(cfg, paths, repeat)
-        rounds["floor"].append(f)
-        log("   round %d node of %d pods: all %9.3f ms/read, floor %9.3f"
-            % (r + 1, len(world.pods), m["reader_ns"] / 1e6,
-               f["cpu_ns_per_read"] / 1e6))
-    res["node_rounds"] = rounds
-    res["node_all"] = statistics.median(m["reader_ns"] for m in rounds["all"])
-    res["node_floor"] = statistics.median(f["cpu_ns_per_read"]
-                                          for f in rounds["floor"])
+        alls.append(rd.collectd("all"))
+        floors.append(rd.floor("node floor", paths))
+    res["node_rounds"] = {"all": alls, "floor": floors}
+    res["node_tcp_sockets"] = [min(rd.out["tcp_sockets"]),
+                               max(rd.out["tcp_sockets"])]
 
 
 # The floor's second dump without BOUND_INACTIVE: every state but LISTEN.
