@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +17,6 @@
 #define BOUND_ONLY_BLIND_SPOT                                                  \
   "TCP sockets that are bound but neither listening nor connected hold "       \
   "ports that are not counted: "
-
-void collector_log(collector_t *c, int severity, const char *format, ...) {
-  char message[1024];
-  va_list args;
-  va_start(args, format);
-  vsnprintf(message, sizeof(message), format, args);
-  va_end(args);
-  c->ops.log(severity, message, c->ops.ctx);
-}
 
 static int read_sysctls(collector_t *c, uint16_t *low, uint16_t *high,
                         char *err, size_t err_size) {
@@ -145,6 +135,7 @@ static int read_other(collector_t *c, target_t *t, char *err, size_t err_size) {
   table_source_t source = {diag, c->thread_net_root};
   if (rc == 0 && diag == NULL)
     rc = scan_protocols(c, &source, low, high, err, err_size);
+  conntrack_t *ct = nat_part_open(c);
   if (setns(c->own_netns, CLONE_NEWNET) != 0) {
     /* Nothing else on this thread may run in the wrong namespace. */
     collector_log(c, LOG_ERR,
@@ -155,6 +146,8 @@ static int read_other(collector_t *c, target_t *t, char *err, size_t err_size) {
   if (rc == 0 && diag != NULL)
     rc = scan_protocols(c, &source, low, high, err, err_size);
   sock_diag_close(diag);
+  nat_part_read(c, ct);
+  conntrack_close(ct);
   return rc;
 }
 
@@ -207,8 +200,14 @@ static void note_outcome(collector_t *c, target_t *t, int rc, const char *err) {
  * nothing handed on, when a discovered target's path no longer names it. */
 static int read_target(collector_t *c, target_t *t) {
   char err[512] = "";
-  int rc = t->name == NULL ? read_own(c, err, sizeof(err))
-                           : read_other(c, t, err, sizeof(err));
+  c->nat_rc = NAT_PART_NOT_READ;
+  int rc;
+  if (t->name == NULL) {
+    rc = read_own(c, err, sizeof(err));
+    nat_part_read_own(c);
+  } else {
+    rc = read_other(c, t, err, sizeof(err));
+  }
   /* A discovered namespace that went between discovery and read is gone,
    * not failing: its bind mount was removed, its process exited. */
   if (rc == -ESTALE && t->name != NULL && !t->configured)
@@ -219,6 +218,7 @@ static int read_target(collector_t *c, target_t *t) {
       rc = read_other(c, t, err, sizeof(err));
   }
   note_outcome(c, t, rc, err);
+  nat_part_note(c, t);
   reading_emit(c, t, rc == 0);
   return 0;
 }
@@ -291,7 +291,7 @@ collector_t *collector_new(const options_t *opts, const collector_ops_t *ops,
   c->own_netns = c->own_uts = -1;
   c->source = opts->source;
   destinations_init(&c->destinations);
-  if (reading_init(c) != 0) {
+  if (reading_init(c) != 0 || nat_part_init(c) != 0) {
     snprintf(err, err_size, "out of memory");
     collector_free(c);
     return NULL;
@@ -319,6 +319,7 @@ void collector_free(collector_t *c) {
   sock_diag_close(c->own_diag);
   target_forget(&c->own);
   targets_free(c);
+  nat_part_free(c);
   reading_free(c);
   destinations_free(&c->destinations);
   free(c);

@@ -21,6 +21,18 @@ typedef struct {
   const portset_t *open;   /* which of them are open (1); the rest 0 */
 } protocol_reading_t;
 
+/* The NAT part of a reading (ReportNat). */
+typedef struct {
+  bool ok; /* false: scrape_success 0 for the part, nothing else */
+  /* The busiest NAT keys (destination_key_t with its protocol set; see
+   * nat_format_destination), then drop-outs; count: translated flows. */
+  const top_entry_t *entries;
+  size_t count;
+  unsigned total; /* NatPortRange's size */
+  uint64_t insert_failed;
+  uint64_t drop;
+} nat_reading_t;
+
 /* One target's reading; valid during the callback only. */
 typedef struct {
   const char *netns; /* NULL: collectd's own namespace; else its name */
@@ -32,7 +44,8 @@ typedef struct {
   const top_entry_t *destinations; /* count: ports that connect() to the
                                       destination cannot use */
   size_t destinations_count;
-  const unsigned *states; /* TCP_STATE_NAMES counts, or NULL */
+  const unsigned *states;   /* TCP_STATE_NAMES counts, or NULL */
+  const nat_reading_t *nat; /* NULL without ReportNat */
 } target_reading_t;
 
 /* Severities as syslog's, which collectd's are too. */

@@ -4,6 +4,8 @@
 #define EPHEMERAL_PORTS_COLLECTOR_INTERNAL_H
 
 #include "collector.h"
+#include "conntrack.h"
+#include "nat_usage.h"
 #include "netns.h"
 #include "port_memory.h"
 #include "snapshot.h"
@@ -13,6 +15,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 
 /* A namespace a read covers, and what its reading keeps between reads:
  * a few hundred bytes, so that a host with many namespaces stays small. */
@@ -25,6 +28,8 @@ typedef struct {
   bool failing;  /* its ERROR is out; its recovery gets an INFO */
   port_memory_t previously_open[2]; /* TCP, UDP */
   reported_keys_t reported_destinations;
+  reported_keys_t reported_nat;
+  bool nat_failing; /* its NAT part's ERROR is out */
 } target_t;
 
 struct collector {
@@ -58,10 +63,28 @@ struct collector {
   destinations_t destinations;
   destination_t *top;
   top_entry_t *destination_readings;
+  /* The NAT part of a target's read (ReportNat). */
+  conntrack_t *own_conntrack;
+  nat_usage_t nat;
+  destination_t *nat_top;
+  top_entry_t *nat_entries;
+  int nat_rc; /* 0, a negative errno, or NAT_PART_NOT_READ */
+  char nat_err[512];
+  conntrack_stats_t nat_stats;
 };
 
-void collector_log(collector_t *c, int severity, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
+/* The NAT part was not read: the namespace could not be entered (its
+ * scrape_success says so; no ERROR of its own). */
+#define NAT_PART_NOT_READ 1
+
+/* Formats a message and hands it to the glue's log callback. A macro, not
+ * a va_list function: clang-tidy 14 misreads va_list use across files. */
+#define collector_log(c, severity, ...)                                        \
+  do {                                                                         \
+    char collector_message_[2 * PATH_MAX + 1024];                              \
+    snprintf(collector_message_, sizeof(collector_message_), __VA_ARGS__);     \
+    (c)->ops.log((severity), collector_message_, (c)->ops.ctx);                \
+  } while (0)
 
 /* Notes that this read could not enter or find another namespace for
  * want of privilege; one ERROR says so until a read has no such refusal. */
@@ -72,6 +95,19 @@ int reading_init(collector_t *c);
 void reading_free(collector_t *c);
 void reading_emit(collector_t *c, target_t *t, bool ok);
 void target_forget(target_t *t);
+
+/* nat_part.c: the NAT part of a target's read and its reading. */
+int nat_part_init(collector_t *c);
+void nat_part_free(collector_t *c);
+/* Opens a ctnetlink socket in the caller's namespace: NULL with nat_rc set
+ * when it cannot, or when ReportNat is off. */
+conntrack_t *nat_part_open(collector_t *c);
+/* Reads the part over ct (NULL: nothing, nat_rc stays) into the scratch. */
+void nat_part_read(collector_t *c, conntrack_t *ct);
+void nat_part_read_own(collector_t *c);
+/* One ERROR when the part starts failing, one INFO when it recovers. */
+void nat_part_note(collector_t *c, target_t *t);
+void nat_part_reading(collector_t *c, target_t *t, nat_reading_t *out);
 
 /* targets.c: the other namespaces, configured and discovered. */
 int targets_add_configured(collector_t *c, const char *path, char *err,

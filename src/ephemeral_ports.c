@@ -4,6 +4,7 @@
 
 #include "collector.h"
 #include "metric_types.h"
+#include "nat_usage.h"
 #include "netns.h"
 #include "options.h"
 
@@ -169,6 +170,23 @@ static int config_option(const oconfig_item_t *item) {
   }
   if (strcasecmp(key, "ReportStates") == 0)
     return config_boolean(item, &options.report_states);
+  if (strcasecmp(key, "ReportNat") == 0)
+    return config_boolean(item, &options.report_nat);
+  if (strcasecmp(key, "NatPortRange") == 0) {
+    value = single_value(item, OCONFIG_TYPE_STRING);
+    if (value == NULL ||
+        nat_port_range_parse(value->value.string, &options.nat_range) != 0)
+      return config_error(item, first_value(item),
+                          "\"LOW-HIGH\" within 1..65535");
+    return 0;
+  }
+  if (strcasecmp(key, "TopNatDestinations") == 0) {
+    value = single_value(item, OCONFIG_TYPE_NUMBER);
+    if (value == NULL ||
+        top_destinations_parse(value->value.number, &options.top_nat) != 0)
+      return config_error(item, first_value(item), "a whole number 0..1000");
+    return 0;
+  }
   if (strcasecmp(key, "NetNamespace") == 0)
     return config_netns(item);
   if (strcasecmp(key, "AllNetNamespaces") == 0)
@@ -246,6 +264,44 @@ static void dispatch_destination(const top_entry_t *destination,
            (gauge_t[]){destination->count, ratio(destination->count, total)});
 }
 
+static void dispatch_counters(int metric, const derive_t *values) {
+  const metric_type_t *type = &metric_types[metric];
+  value_list_t vl = VALUE_LIST_INIT;
+  vl.time = read_started;
+  value_t converted[METRIC_TYPE_MAX_SOURCES];
+  for (size_t i = 0; i < type->sources_num; i++)
+    // NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign)
+    converted[i].derive = values[i];
+  vl.values = converted;
+  vl.values_len = type->sources_num;
+  snprintf(vl.host, sizeof(vl.host), "%s", reading_host);
+  snprintf(vl.plugin, sizeof(vl.plugin), "%s", type->name);
+  snprintf(vl.type, sizeof(vl.type), "%s", type->name);
+  plugin_dispatch_values(&vl);
+}
+
+/* NAT destinations, the conntrack counters, then the part's own
+ * scrape_success (plugin_instance "nat"). */
+static void dispatch_nat(const nat_reading_t *nat) {
+  if (nat->ok) {
+    for (size_t i = 0; i < nat->count; i++) {
+      const top_entry_t *entry = &nat->entries[i];
+      char destination[INET6_ADDRSTRLEN + 16], source[INET6_ADDRSTRLEN];
+      if (nat_format_destination(&entry->key, destination,
+                                 sizeof(destination)) != 0 ||
+          nat_format_source(&entry->key, source, sizeof(source)) != 0)
+        continue;
+      dispatch(METRIC_NAT, destination, source,
+               (gauge_t[]){entry->count, nat->total,
+                           ratio(entry->count, nat->total)});
+    }
+    dispatch_counters(
+        METRIC_CONNTRACK,
+        (derive_t[]){(derive_t)nat->insert_failed, (derive_t)nat->drop});
+  }
+  dispatch(METRIC_EXPORTER, "nat", "", (gauge_t[]){nat->ok ? 1 : 0});
+}
+
 static void dispatch_reading(const target_reading_t *reading, void *ctx) {
   (void)ctx;
   if (reading->netns == NULL)
@@ -264,6 +320,8 @@ static void dispatch_reading(const target_reading_t *reading, void *ctx) {
   }
   if (reading->udp != NULL)
     dispatch_protocol(reading->udp, "udp");
+  if (reading->nat != NULL)
+    dispatch_nat(reading->nat);
   /* Last: collectd's write queue is FIFO, so a consumer that sees this
    * read's scrape_success knows the read's other values were queued. */
   dispatch(METRIC_EXPORTER, "", "", (gauge_t[]){reading->ok ? 1 : 0});
@@ -315,7 +373,7 @@ static int register_data_sets(void) {
     for (size_t j = 0; j < type->sources_num; j++) {
       snprintf(sources[j].name, sizeof(sources[j].name), "%s",
                type->sources[j]);
-      sources[j].type = DS_TYPE_GAUGE;
+      sources[j].type = type->derive ? DS_TYPE_DERIVE : DS_TYPE_GAUGE;
       sources[j].min = 0;
       sources[j].max = NAN;
     }

@@ -10,4 +10,9 @@ const metric_type_t metric_types[METRIC_TYPES_NUM] = {
                             {"used", "usage_ratio"},
                             2},
     [METRIC_STATE] = {"ephemeral_ports_state", {"sockets"}, 1},
+    [METRIC_NAT] = {"ephemeral_ports_nat", {"used", "total", "usage_ratio"}, 3},
+    [METRIC_CONNTRACK] = {"ephemeral_ports_conntrack",
+                          {"insert_failed", "drop"},
+                          2,
+                          true},
 };

@@ -22,6 +22,8 @@ void options_init(options_t *opts) {
   opts->measure_tcp = true;
   opts->open_ports.report_open = true;
   opts->top_destinations = 10;
+  nat_port_range_default(&opts->nat_range);
+  opts->top_nat = 10;
 }
 
 void options_free(options_t *opts) {

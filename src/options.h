@@ -3,6 +3,7 @@
 #ifndef EPHEMERAL_PORTS_OPTIONS_H
 #define EPHEMERAL_PORTS_OPTIONS_H
 
+#include "nat_usage.h"
 #include "open_ports.h"
 
 #include <limits.h>
@@ -24,10 +25,14 @@ typedef struct {
   bool report_states;
   char **netns_paths; /* NetNamespace, in config order */
   size_t netns_count;
-  bool all_netns; /* AllNetNamespaces */
+  bool all_netns;  /* AllNetNamespaces */
+  bool report_nat; /* ReportNat */
+  nat_port_range_t nat_range;
+  unsigned top_nat; /* TopNatDestinations */
 } options_t;
 
-/* The defaults of DESIGN.md: auto, /proc, TCP, open ports, top 10. */
+/* The defaults of DESIGN.md: auto, /proc, TCP, open ports, top 10, NAT
+ * off with its range 1024-65535 and top 10. */
 void options_init(options_t *opts);
 
 /* Frees what the options allocated (the NetNamespace paths). */

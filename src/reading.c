@@ -31,6 +31,7 @@ void target_forget(target_t *t) {
   for (size_t i = 0; i < 2; i++)
     port_memory_free(&t->previously_open[i]);
   reported_keys_free(&t->reported_destinations);
+  reported_keys_free(&t->reported_nat);
 }
 
 static void mark_reported(uint16_t port, bool open, void *ctx) {
@@ -86,6 +87,11 @@ void reading_emit(collector_t *c, target_t *t, bool ok) {
   if (ok && c->opts->measure_udp) {
     protocol_reading(c, t, 1, &c->udp, &udp);
     r.udp = &udp;
+  }
+  nat_reading_t nat;
+  if (c->opts->report_nat) {
+    nat_part_reading(c, t, &nat);
+    r.nat = &nat;
   }
   c->ops.reading(&r, c->ops.ctx);
 }

@@ -16,13 +16,15 @@ static FILE *open_types_db(void) {
   return file;
 }
 
-/* "used:GAUGE:0:U" -> the name "used"; fails unless GAUGE, min 0, max U. */
-static void check_source(char *spec, const char *expected_name) {
+/* "used:GAUGE:0:U" -> the name "used"; fails unless GAUGE (DERIVE for a
+ * counter type), min 0, max U. */
+static void check_source(char *spec, const metric_type_t *type,
+                         const char *expected_name) {
   char *colon = strchr(spec, ':');
   ck_assert_msg(colon != NULL, "no type in \"%s\"", spec);
   *colon = '\0';
   ck_assert_str_eq(spec, expected_name);
-  ck_assert_str_eq(colon + 1, "GAUGE:0:U");
+  ck_assert_str_eq(colon + 1, type->derive ? "DERIVE:0:U" : "GAUGE:0:U");
 }
 
 START_TEST(test_types_db_matches_registered_sets) {
@@ -41,7 +43,7 @@ START_TEST(test_types_db_matches_registered_sets) {
          spec = strtok_r(NULL, " \t,", &save)) {
       ck_assert_msg(sources < type->sources_num, "%s: extra source %s",
                     type->name, spec);
-      check_source(spec, type->sources[sources++]);
+      check_source(spec, type, type->sources[sources++]);
     }
     ck_assert_uint_eq(sources, type->sources_num);
   }

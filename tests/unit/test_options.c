@@ -19,6 +19,26 @@ START_TEST(test_defaults) {
   ck_assert_uint_eq(portset_count(&opts.open_ports.ignore), 0);
   ck_assert_uint_eq(opts.top_destinations, 10);
   ck_assert(!opts.report_states);
+  ck_assert_uint_eq(opts.netns_count, 0);
+  ck_assert(!opts.all_netns);
+  ck_assert(!opts.report_nat);
+  ck_assert_uint_eq(opts.nat_range.low, 1024);
+  ck_assert_uint_eq(opts.nat_range.high, 65535);
+  ck_assert_uint_eq(opts.top_nat, 10);
+}
+END_TEST
+
+START_TEST(test_netns_paths) {
+  options_t opts;
+  options_init(&opts);
+  ck_assert_int_eq(options_add_netns(&opts, "/run/netns/a"), 0);
+  ck_assert_int_eq(options_add_netns(&opts, "/proc/1/ns/net"), 0);
+  ck_assert_uint_eq(opts.netns_count, 2);
+  ck_assert_str_eq(opts.netns_paths[0], "/run/netns/a");
+  ck_assert_str_eq(opts.netns_paths[1], "/proc/1/ns/net");
+  options_free(&opts);
+  ck_assert_uint_eq(opts.netns_count, 0);
+  ck_assert_ptr_null(opts.netns_paths);
 }
 END_TEST
 
@@ -115,6 +135,7 @@ int main(void) {
   Suite *suite = suite_create("options");
   TCase *tc = tcase_create("core");
   tcase_add_test(tc, test_defaults);
+  tcase_add_test(tc, test_netns_paths);
   tcase_add_test(tc, test_source_names);
   tcase_add_test(tc, test_bad_source_names);
   tcase_add_test(tc, test_port_texts);
