@@ -1042,10 +1042,23 @@ class ConntrackEntry:
                                       self.reply)
 
 
+def conntrack_output(argv, prefix=()):
+    """stdout of `conntrack ARGV...` (it writes its summary to stderr,
+    which must not land among the entries)."""
+    result = subprocess.run(list(prefix) + ["conntrack"] + list(argv),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    if result.returncode != 0:
+        fail("conntrack %s failed (%d): %s" % (" ".join(argv),
+                                               result.returncode,
+                                               result.stderr.strip()))
+    return result.stdout
+
+
 def conntrack_entries(prefix=()):
     """The TCP and UDP entries of `conntrack -L` (both families)."""
     entries = []
-    for line in run(list(prefix) + ["conntrack", "-L"]).stdout.splitlines():
+    for line in conntrack_output(["-L"], prefix).splitlines():
         words = line.split()
         if not words or words[0] not in ("tcp", "udp"):
             continue
@@ -1065,7 +1078,7 @@ def conntrack_entries(prefix=()):
 def conntrack_stat_sums(prefix=()):
     """`conntrack -S` summed over the CPUs: {"insert_failed": n, ...}."""
     sums = {}
-    for line in run(list(prefix) + ["conntrack", "-S"]).stdout.splitlines():
+    for line in conntrack_output(["-S"], prefix).splitlines():
         for name, value in re.findall(r"(\w+)=(\d+)", line):
             if name != "cpu":
                 sums[name] = sums.get(name, 0) + int(value)
