@@ -562,7 +562,8 @@ def check_top(samples, expected_top, dropped, since, what):
               if found[k]["used"][1] > threshold}
     wanted = dict(expected_top)
     wanted.update(dropped)
-    h.check_equal(recent, h.expected_nat_values(wanted, range_size(SNAT_RANGE)),
+    h.check_equal(recent,
+                  h.expected_nat_values(wanted, range_size(SNAT_RANGE)),
                   "%s: NAT series dispatched after the change" % what)
     check_fresh(samples, since, what, keys=expected_top)
     success_ts = h.sample(samples, h.SCRAPE_SUCCESS)[1]
