@@ -289,8 +289,10 @@ def build_groups(world):
 
     # An orphaned FIN_WAIT2 socket is a time-wait mini socket without an
     # owner, unless the ACK found the socket locked (ss tells which).
+    # (connect() reuses local ports across destinations: pick it by state.)
     fin_wait_sock = [s for s in h.ss_with_cgroups()
-                     if s.local_port == fin_wait["port"]][0]
+                     if s.local_port == fin_wait["port"] and
+                     s.state == "FIN-WAIT-2"][0]
     fin_wait_owner = g["f"] if fin_wait_sock.cgroup else "unknown"
     h.log("orphaned FIN_WAIT2 socket %d: %s" % (fin_wait["port"],
                                                fin_wait_sock.cgroup))
