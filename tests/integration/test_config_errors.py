@@ -11,6 +11,9 @@ a regular file, a namespace of another type (/proc/self/ns/uts), a
 directory, a bad path after a good one, and a number; AllNetNamespaces
 with a non-boolean.  Each refuses to start the same way, naming the option
 and the path or value.
+
+Scenario "bad_top_cgroups": TopCgroups -1, 1001 (above the 1000 maximum),
+2.5, "ten" and true: each refuses to start the same way; 0 and 1000 start.
 """
 
 import os
@@ -121,6 +124,24 @@ def bad_netns_paths():
     check_bad_configs(BAD_NETNS_CONFIGS)
 
 
+def bad_top_cgroups():
+    check_bad_configs([(["TopCgroups %s" % text], "TopCgroups", value)
+                       for text, value in (("-1", "-1"), ("1001", "1001"),
+                                           ("2.5", "2.5"), ('"ten"', "ten"),
+                                           ("true", "true"))])
+    for limit in (0, 1000):
+        with h.TempDir() as tmp:
+            block = h.plugin_block(["TopCgroups %d" % limit])
+            with h.Collectd(tmp, block) as collectd:
+                collectd.start_and_wait_ready()
+                samples = h.wait_for_fresh_read(collectd, time.time())
+                h.check_equal(h.value_of(samples, h.SCRAPE_SUCCESS), 1.0,
+                              "TopCgroups %d: %s" % (limit, h.SCRAPE_SUCCESS))
+                h.check_equal(h.plugin_log_lines(collectd.log_lines(),
+                                                 "error"), [],
+                              "TopCgroups %d: plugin ERROR lines" % limit)
+
+
 def good_config():
     with h.TempDir() as tmp:
         with h.Collectd(tmp, h.plugin_block(GOOD_CONFIG)) as collectd:
@@ -149,4 +170,5 @@ def good_config():
 if __name__ == "__main__":
     h.run_scenarios({"bad_configs": bad_configs,
                      "bad_netns_paths": bad_netns_paths,
+                     "bad_top_cgroups": bad_top_cgroups,
                      "good_config": good_config})
