@@ -93,9 +93,11 @@ DEEP = "deep/%s/%s/svc.service" % ("d" * 60, "e" * 60)
 DEEP_UTF8 = "deep/%sx" % ("\u00fc" * 100)
 CGROUP_LOG = "ephemeral_ports plugin: cgroup: "
 WALKING_INFO = CGROUP_LOG + "paths are found by walking the cgroup2 tree"
-NO_MOUNT_INFO = "no cgroup2 mount: every pool port counts under \"unknown\""
+NO_MOUNT_INFO = ("no cgroup2 mount: every pool port counts under "
+                 "\"unknown\", a TIME_WAIT socket's under \"time_wait\"")
 PROC_INFO = (CGROUP_LOG + "/proc/net does not say which cgroup owns a "
-             "socket: every pool port counts under \"unknown\"")
+             "socket: every pool port counts under \"unknown\", a TIME_WAIT "
+             "socket's under \"time_wait\"")
 # Where TIME_WAIT sockets count when no owner is known at all (Source
 # "proc", no cgroup2 mount): the plugin keeps them under time_wait, as
 # always (cgroup_pseudo.h), not under unknown.
