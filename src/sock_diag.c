@@ -1,5 +1,7 @@
 #include "sock_diag.h"
 
+#include "netlink_dump.h"
+
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
@@ -31,18 +33,12 @@ struct sock_diag {
   } buf;
 };
 
-/* What a walk over the datagrams of one dump has seen so far. */
+/* Where a dump's sockets go. */
 typedef struct {
-  uint32_t seq;
-  uint32_t portid;
-  int protocol;
+  int protocol; /* the request's: inet_diag_msg does not carry it */
   inet_socket_visit_fn visit;
   void *ctx;
-  int stopped;      /* the visitor's non-zero return; no more visits */
-  bool interrupted; /* a message carried NLM_F_DUMP_INTR */
-  bool ended;       /* NLMSG_DONE or NLMSG_ERROR seen */
-  int end_error;    /* the kernel's negative errno at the end, or 0 */
-} dump_walk_t;
+} socket_walk_t;
 
 static void set_err(char *err, size_t err_size, const char *what, int error) {
   if (err != NULL && err_size > 0)
@@ -85,7 +81,13 @@ static int parse_cgroup_id(const struct nlmsghdr *nlh, uint64_t *cgroup_id) {
   return 0;
 }
 
-static int visit_socket(dump_walk_t *w, const struct nlmsghdr *nlh) {
+/* One message of a dump: a socket, as SOCK_DIAG_BY_FAMILY or, for the
+ * older TCP-only request, TCPDIAG_GETSOCK; other types are skipped. A
+ * visitor's -EBADMSG would read as a malformed message; none returns it. */
+static int socket_message(const struct nlmsghdr *nlh, bool visit, void *ctx) {
+  if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY &&
+      nlh->nlmsg_type != TCPDIAG_GETSOCK)
+    return 0;
   if (nlh->nlmsg_len - NLMSG_HDRLEN < sizeof(struct inet_diag_msg))
     return -EBADMSG;
   const struct inet_diag_msg *msg = mnl_nlmsg_get_payload(nlh);
@@ -99,12 +101,13 @@ static int visit_socket(dump_walk_t *w, const struct nlmsghdr *nlh) {
   uint64_t cgroup_id = 0;
   if (parse_cgroup_id(nlh, &cgroup_id) != 0)
     return -EBADMSG;
-  if (w->stopped != 0 || w->interrupted)
+  if (!visit)
     return 0;
 
+  const socket_walk_t *sw = ctx;
   inet_socket_t sock = {
       .family = msg->idiag_family,
-      .protocol = (uint8_t)w->protocol,
+      .protocol = (uint8_t)sw->protocol,
       .state = msg->idiag_state,
       .local_port = ntohs(msg->id.idiag_sport),
       .remote_port = ntohs(msg->id.idiag_dport),
@@ -112,85 +115,18 @@ static int visit_socket(dump_walk_t *w, const struct nlmsghdr *nlh) {
   };
   memcpy(sock.local_addr, msg->id.idiag_src, addr_len);
   memcpy(sock.remote_addr, msg->id.idiag_dst, addr_len);
-  w->stopped = w->visit(&sock, w->ctx);
-  return 0;
-}
-
-/* The terminator's error: NLMSG_ERROR always carries one, NLMSG_DONE does
- * since Linux 4.x (an int, 0 or the dump's negative errno). */
-static int end_error(const struct nlmsghdr *nlh) {
-  size_t payload_len = nlh->nlmsg_len - NLMSG_HDRLEN;
-  int error;
-  if (payload_len < sizeof(error))
-    return nlh->nlmsg_type == NLMSG_DONE ? 0 : -EBADMSG;
-  memcpy(&error, mnl_nlmsg_get_payload(nlh), sizeof(error));
-  if (error > 0 || error < -4095)
-    return -EBADMSG;
-  return error;
-}
-
-/* Walks one datagram, updating w. Returns 0, or -EBADMSG when the datagram
- * cannot be walked (the rest of the dump is then unreliable). Messages of
- * another sequence or port id (a stale dump, a notification) are skipped.
- * libmnl's mnl_nlmsg_ok is not used: it casts nlmsg_len to int, so a
- * length >= 2 GiB passes its check. */
-static int walk_buffer(dump_walk_t *w, const void *buf, size_t len) {
-  const char *pos = buf;
-  while (len > 0 && !w->ended) {
-    if (len < NLMSG_HDRLEN)
-      return -EBADMSG;
-    const struct nlmsghdr *nlh = (const struct nlmsghdr *)pos;
-    if (nlh->nlmsg_len < NLMSG_HDRLEN || nlh->nlmsg_len > len)
-      return -EBADMSG;
-
-    if (nlh->nlmsg_seq == w->seq && nlh->nlmsg_pid == w->portid) {
-      if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
-        w->interrupted = true;
-      if (nlh->nlmsg_type == NLMSG_DONE || nlh->nlmsg_type == NLMSG_ERROR) {
-        w->ended = true;
-        w->end_error = end_error(nlh);
-        if (w->end_error == -EBADMSG)
-          return -EBADMSG;
-      } else if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY ||
-                 nlh->nlmsg_type == TCPDIAG_GETSOCK) {
-        int rc = visit_socket(w, nlh);
-        if (rc != 0)
-          return rc;
-      }
-    }
-
-    size_t step = ((size_t)nlh->nlmsg_len + NLMSG_ALIGNTO - 1) &
-                  ~(size_t)(NLMSG_ALIGNTO - 1);
-    if (step >= len)
-      break;
-    pos += step;
-    len -= step;
-  }
-  return 0;
-}
-
-/* The outcome of a walk: the visitor's stop wins (the caller asked for
- * it), then the kernel's error, then an interruption. */
-static int walk_result(const dump_walk_t *w) {
-  if (w->stopped != 0)
-    return w->stopped;
-  if (w->ended && w->end_error != 0)
-    return w->end_error;
-  if (w->interrupted)
-    return -EAGAIN;
-  return w->ended ? 0 : 1;
+  return sw->visit(&sock, sw->ctx);
 }
 
 int sock_diag_parse_buffer(const void *buf, size_t len, uint32_t seq,
                            uint32_t portid, int protocol,
                            inet_socket_visit_fn visit, void *ctx) {
-  dump_walk_t w = {.seq = seq,
-                   .portid = portid,
-                   .protocol = protocol,
-                   .visit = visit,
-                   .ctx = ctx};
-  int rc = walk_buffer(&w, buf, len);
-  return rc != 0 ? rc : walk_result(&w);
+  socket_walk_t sw = {protocol, visit, ctx};
+  netlink_walk_t w;
+  netlink_walk_begin(&w, seq, portid, NETLINK_DUMP_ANY_TYPE, socket_message,
+                     &sw);
+  int rc = netlink_walk_buffer(&w, buf, len);
+  return rc != 0 ? rc : netlink_walk_result(&w);
 }
 
 static int diag_connect(sock_diag_t *diag, char *err, size_t err_size) {
@@ -296,7 +232,7 @@ static int send_request(sock_diag_t *diag, const sock_diag_query_t *query) {
 /* Receives until the dump's terminator, so the socket holds nothing of it
  * afterwards. On a failure that leaves the dump's end unknown, the socket
  * is replaced: the kernel drops a dump with its socket. */
-static int receive_dump(sock_diag_t *diag, dump_walk_t *w, char *err,
+static int receive_dump(sock_diag_t *diag, netlink_walk_t *w, char *err,
                         size_t err_size) {
   while (!w->ended) {
     ssize_t n;
@@ -312,7 +248,7 @@ static int receive_dump(sock_diag_t *diag, dump_walk_t *w, char *err,
       set_err(err, err_size, "recv", EBADMSG);
       return -EBADMSG;
     }
-    int rc = walk_buffer(w, diag->buf.bytes, (size_t)n);
+    int rc = netlink_walk_buffer(w, diag->buf.bytes, (size_t)n);
     if (rc != 0) {
       set_err(err, err_size, "malformed reply", -rc);
       return rc;
@@ -344,11 +280,10 @@ int sock_diag_dump(sock_diag_t *diag, const sock_diag_query_t *query,
     return rc;
   }
 
-  dump_walk_t w = {.seq = diag->seq,
-                   .portid = diag->portid,
-                   .protocol = protocol,
-                   .visit = visit,
-                   .ctx = ctx};
+  socket_walk_t sw = {protocol, visit, ctx};
+  netlink_walk_t w;
+  netlink_walk_begin(&w, diag->seq, diag->portid, NETLINK_DUMP_ANY_TYPE,
+                     socket_message, &sw);
   rc = receive_dump(diag, &w, err, err_size);
   if (rc != 0) {
     diag_disconnect(diag);
@@ -358,7 +293,7 @@ int sock_diag_dump(sock_diag_t *diag, const sock_diag_query_t *query,
     return rc;
   }
 
-  rc = walk_result(&w);
+  rc = netlink_walk_result(&w);
   if (rc < 0 && err != NULL && err_size > 0) {
     char name[32];
     if (protocol == IPPROTO_TCP || protocol == IPPROTO_UDP)
