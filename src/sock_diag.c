@@ -13,24 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-
-/* The kernel never builds a dump datagram larger than 32 KiB. */
-#define SOCK_DIAG_BUFFER_SIZE 32768
-#define SOCK_DIAG_RCVBUF (1 << 20)
-/* A dump is produced inside our own recv calls, so a wait this long means
- * the kernel lost the dump; better an error than a stuck read thread. */
-#define SOCK_DIAG_RECV_TIMEOUT_S 10
 
 struct sock_diag {
-  struct mnl_socket *nl;
-  uint32_t portid;
-  uint32_t seq;
-  union {
-    struct nlmsghdr align;
-    char bytes[SOCK_DIAG_BUFFER_SIZE];
-  } buf;
+  netlink_dump_t *nl;
 };
 
 /* Where a dump's sockets go. */
@@ -43,14 +28,6 @@ typedef struct {
 static void set_err(char *err, size_t err_size, const char *what, int error) {
   if (err != NULL && err_size > 0)
     snprintf(err, err_size, "sock_diag: %s: %s", what, strerror(error));
-}
-
-/* errno as a negative return; a receive timeout must not read as the
- * -EAGAIN that means "interrupted, retry". */
-static int negative_errno(void) {
-  if (errno == EAGAIN || errno == EWOULDBLOCK)
-    return -ETIMEDOUT;
-  return errno > 0 ? -errno : -EIO;
 }
 
 /* Finds INET_DIAG_CGROUP_ID among the attributes that follow the
@@ -129,38 +106,6 @@ int sock_diag_parse_buffer(const void *buf, size_t len, uint32_t seq,
   return rc != 0 ? rc : netlink_walk_result(&w);
 }
 
-static int diag_connect(sock_diag_t *diag, char *err, size_t err_size) {
-  struct mnl_socket *nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
-  if (nl == NULL) {
-    int rc = negative_errno();
-    set_err(err, err_size, "socket", -rc);
-    return rc;
-  }
-  if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) != 0) {
-    int rc = negative_errno();
-    set_err(err, err_size, "bind", -rc);
-    mnl_socket_close(nl);
-    return rc;
-  }
-  /* mnl_socket_setsockopt works at SOL_NETLINK; these are SOL_SOCKET. */
-  int fd = mnl_socket_get_fd(nl);
-  int size = SOCK_DIAG_RCVBUF;
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-  struct timeval timeout = {.tv_sec = SOCK_DIAG_RECV_TIMEOUT_S};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-
-  diag->nl = nl;
-  diag->portid = mnl_socket_get_portid(nl);
-  return 0;
-}
-
-static void diag_disconnect(sock_diag_t *diag) {
-  if (diag->nl != NULL)
-    mnl_socket_close(diag->nl);
-  diag->nl = NULL;
-}
-
 sock_diag_t *sock_diag_open(char *err, size_t err_size) {
   sock_diag_t *diag = calloc(1, sizeof(*diag));
   if (diag == NULL) {
@@ -168,10 +113,11 @@ sock_diag_t *sock_diag_open(char *err, size_t err_size) {
     errno = ENOMEM;
     return NULL;
   }
-  int rc = diag_connect(diag, err, err_size);
-  if (rc != 0) {
+  diag->nl = netlink_dump_open(NETLINK_SOCK_DIAG, "sock_diag", err, err_size);
+  if (diag->nl == NULL) {
+    int saved = errno;
     free(diag);
-    errno = -rc;
+    errno = saved;
     return NULL;
   }
   return diag;
@@ -180,7 +126,7 @@ sock_diag_t *sock_diag_open(char *err, size_t err_size) {
 void sock_diag_close(sock_diag_t *diag) {
   if (diag == NULL)
     return;
-  diag_disconnect(diag);
+  netlink_dump_close(diag->nl);
   free(diag);
 }
 
@@ -197,15 +143,17 @@ static void put_port_filter(struct nlmsghdr *nlh, uint16_t low, uint16_t high) {
   mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof(ops), ops);
 }
 
-static int send_request(sock_diag_t *diag, const sock_diag_query_t *query) {
-  union {
-    struct nlmsghdr align;
-    char bytes[NLMSG_SPACE(sizeof(struct inet_diag_req)) + MNL_ATTR_HDRLEN +
-               4 * sizeof(struct inet_diag_bc_op)];
-  } req = {0};
-  struct nlmsghdr *nlh = mnl_nlmsg_put_header(req.bytes);
+typedef union {
+  struct nlmsghdr align;
+  char bytes[NLMSG_SPACE(sizeof(struct inet_diag_req)) + MNL_ATTR_HDRLEN +
+             4 * sizeof(struct inet_diag_bc_op)];
+} request_t;
+
+static struct nlmsghdr *put_request(request_t *req,
+                                    const sock_diag_query_t *query) {
+  memset(req, 0, sizeof(*req));
+  struct nlmsghdr *nlh = mnl_nlmsg_put_header(req->bytes);
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = diag->seq;
   if (query->family == AF_UNSPEC) {
     /* The older TCP-only request: the kernel walks its tables once for
      * both families, where SOCK_DIAG_BY_FAMILY walks them once per family
@@ -223,90 +171,35 @@ static int send_request(sock_diag_t *diag, const sock_diag_query_t *query) {
   }
   if (query->port_low != 0 || query->port_high != 0)
     put_port_filter(nlh, query->port_low, query->port_high);
-
-  if (mnl_socket_sendto(diag->nl, nlh, nlh->nlmsg_len) < 0)
-    return negative_errno();
-  return 0;
+  return nlh;
 }
 
-/* Receives until the dump's terminator, so the socket holds nothing of it
- * afterwards. On a failure that leaves the dump's end unknown, the socket
- * is replaced: the kernel drops a dump with its socket. */
-static int receive_dump(sock_diag_t *diag, netlink_walk_t *w, char *err,
-                        size_t err_size) {
-  while (!w->ended) {
-    ssize_t n;
-    do
-      n = mnl_socket_recvfrom(diag->nl, diag->buf.bytes, sizeof(diag->buf));
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      int rc = negative_errno();
-      set_err(err, err_size, "recv", -rc);
-      return rc;
-    }
-    if (n == 0) {
-      set_err(err, err_size, "recv", EBADMSG);
-      return -EBADMSG;
-    }
-    int rc = netlink_walk_buffer(w, diag->buf.bytes, (size_t)n);
-    if (rc != 0) {
-      set_err(err, err_size, "malformed reply", -rc);
-      return rc;
-    }
-  }
-  return 0;
+/* What errors call the dump: "dump tcp6", or by numbers for another
+ * protocol. */
+static const char *dump_name(const sock_diag_query_t *query, char *buf,
+                             size_t size) {
+  bool v6 = query->family == AF_INET6;
+  if (query->protocol == IPPROTO_TCP)
+    return v6 ? "dump tcp6" : "dump tcp";
+  if (query->protocol == IPPROTO_UDP)
+    return v6 ? "dump udp6" : "dump udp";
+  snprintf(buf, size, "dump protocol %d family %d", query->protocol,
+           query->family);
+  return buf;
 }
 
 int sock_diag_dump(sock_diag_t *diag, const sock_diag_query_t *query,
                    inet_socket_visit_fn visit, void *ctx, char *err,
                    size_t err_size) {
-  int family = query->family;
-  int protocol = query->protocol;
-  if (family == AF_UNSPEC && protocol != IPPROTO_TCP) {
+  if (query->family == AF_UNSPEC && query->protocol != IPPROTO_TCP) {
     set_err(err, err_size, "both families at once", EINVAL);
     return -EINVAL;
   }
-  if (diag->nl == NULL) {
-    int rc = diag_connect(diag, err, err_size);
-    if (rc != 0)
-      return rc;
-  }
-  if (++diag->seq == 0)
-    diag->seq = 1;
-
-  int rc = send_request(diag, query);
-  if (rc != 0) {
-    set_err(err, err_size, "send", -rc);
-    return rc;
-  }
-
-  socket_walk_t sw = {protocol, visit, ctx};
-  netlink_walk_t w;
-  netlink_walk_begin(&w, diag->seq, diag->portid, NETLINK_DUMP_ANY_TYPE,
-                     socket_message, &sw);
-  rc = receive_dump(diag, &w, err, err_size);
-  if (rc != 0) {
-    diag_disconnect(diag);
-    /* Reconnect now so the next dump starts clean; if this fails, the next
-     * dump tries again. */
-    diag_connect(diag, NULL, 0);
-    return rc;
-  }
-
-  rc = netlink_walk_result(&w);
-  if (rc < 0 && err != NULL && err_size > 0) {
-    char name[32];
-    if (protocol == IPPROTO_TCP || protocol == IPPROTO_UDP)
-      snprintf(name, sizeof(name), "%s%s",
-               protocol == IPPROTO_TCP ? "tcp" : "udp",
-               family == AF_INET6 ? "6" : "");
-    else
-      snprintf(name, sizeof(name), "protocol %d family %d", protocol, family);
-    if (rc == -EAGAIN)
-      snprintf(err, err_size, "sock_diag: dump %s: interrupted (table changed)",
-               name);
-    else
-      snprintf(err, err_size, "sock_diag: dump %s: %s", name, strerror(-rc));
-  }
-  return rc;
+  request_t req;
+  struct nlmsghdr *nlh = put_request(&req, query);
+  char buf[sizeof("dump ") + 31]; /* the numbers cut at 31 characters */
+  const char *what = dump_name(query, buf, sizeof(buf));
+  socket_walk_t sw = {query->protocol, visit, ctx};
+  return netlink_dump_run(diag->nl, nlh, NETLINK_DUMP_ANY_TYPE, socket_message,
+                          &sw, what, err, err_size);
 }
