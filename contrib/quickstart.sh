@@ -11,9 +11,11 @@ build=$top/build
 packages=(gcc make autoconf automake libtool pkg-config libc6-dev libmnl-dev
   check collectd-core collectd-dev libmicrohttpd12 libprotobuf-c1 iproute2
   procps python3)
-# The tests also start the real receivers and build the .deb.
+# The tests also start the real receivers, build the .deb, and set NAT
+# rules in their namespaces (nft) to compare with conntrack.
 test_packages=(prometheus graphite-carbon python3-whisper influxdb
-  influxdb-client valgrind debhelper dpkg-dev lintian man-db)
+  influxdb-client valgrind debhelper dpkg-dev lintian man-db nftables
+  conntrack)
 
 # Packages with a daemon (prometheus, influxdb) start it on install; the
 # tests start their own, on loopback in a namespace. Debian's policy-rc.d

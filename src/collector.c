@@ -34,13 +34,13 @@ static int scan_protocols(collector_t *c, const table_source_t *source,
     destinations_t *table =
         c->opts->top_destinations > 0 ? &c->destinations : NULL;
     int rc = table_scan(source, IPPROTO_TCP, low, high, &c->reserved, table,
-                        &c->tcp, err, err_size);
+                        cgroup_part_usage(c, 0), &c->tcp, err, err_size);
     if (rc != 0)
       return rc;
   }
   if (c->opts->measure_udp)
     return table_scan(source, IPPROTO_UDP, low, high, &c->reserved, NULL,
-                      &c->udp, err, err_size);
+                      cgroup_part_usage(c, 1), &c->udp, err, err_size);
   return 0;
 }
 
@@ -224,6 +224,7 @@ static int read_target(collector_t *c, target_t *t) {
 }
 
 void collector_read(collector_t *c) {
+  cgroup_part_begin_read(c);
   read_target(c, &c->own);
   if (!reads_others(c))
     return;
@@ -310,6 +311,11 @@ collector_t *collector_new(const options_t *opts, const collector_ops_t *ops,
     }
   }
   note_bound_only_blind_spot(c);
+  if (cgroup_part_init(c) != 0) {
+    snprintf(err, err_size, "out of memory");
+    collector_free(c);
+    return NULL;
+  }
   return c;
 }
 
@@ -320,6 +326,7 @@ void collector_free(collector_t *c) {
   target_forget(&c->own);
   targets_free(c);
   nat_part_free(c);
+  cgroup_part_free(c);
   reading_free(c);
   destinations_free(&c->destinations);
   free(c);

@@ -14,11 +14,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* A group that holds pool ports: its name as dispatched (the path under
+ * the cgroup2 root with '/' as collectd escapes it, or a pseudo group). */
+typedef struct {
+  char name[128];
+  unsigned used; /* distinct pool ports its sockets hold */
+} cgroup_reading_t;
+
 typedef struct {
   unsigned used;
   unsigned total;
   const portset_t *report; /* the instance_open ports to report */
   const portset_t *open;   /* which of them are open (1); the rest 0 */
+  /* The busiest TopCgroups groups, then drop-outs (count 0 when off). */
+  const cgroup_reading_t *cgroups;
+  size_t cgroups_count;
 } protocol_reading_t;
 
 /* The NAT part of a reading (ReportNat). */

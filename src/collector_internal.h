@@ -3,6 +3,8 @@
 #ifndef EPHEMERAL_PORTS_COLLECTOR_INTERNAL_H
 #define EPHEMERAL_PORTS_COLLECTOR_INTERNAL_H
 
+#include "cgroup_names.h"
+#include "cgroup_usage.h"
 #include "collector.h"
 #include "conntrack.h"
 #include "nat_usage.h"
@@ -17,6 +19,17 @@
 #include <limits.h>
 #include <stdio.h>
 
+/* A group a target reported at its last read, under the name it had. */
+typedef struct {
+  uint64_t id;
+  char name[CGROUP_NAME_SIZE];
+} reported_cgroup_t;
+
+typedef struct {
+  reported_cgroup_t *groups; /* room for TopCgroups, allocated at need */
+  size_t count;
+} reported_cgroups_t;
+
 /* A namespace a read covers, and what its reading keeps between reads:
  * a few hundred bytes, so that a host with many namespaces stays small. */
 typedef struct {
@@ -24,12 +37,15 @@ typedef struct {
   char *name; /* NULL: collectd's own namespace */
   char *path; /* where to enter it: configured, or as last discovered */
   bool configured;
-  unsigned seen; /* the discovery that last met it */
-  bool failing;  /* its ERROR is out; its recovery gets an INFO */
+  unsigned seen;       /* the discovery that last met it */
+  unsigned born;       /* the discovery that first met it */
+  bool named_by_inode; /* netns-<inode>: no name of its own found yet */
+  bool failing;        /* its ERROR is out; its recovery gets an INFO */
   port_memory_t previously_open[2]; /* TCP, UDP */
   reported_keys_t reported_destinations;
   reported_keys_t reported_nat;
-  bool nat_failing; /* its NAT part's ERROR is out */
+  reported_cgroups_t reported_cgroups[2]; /* TCP, UDP */
+  bool nat_failing;                       /* its NAT part's ERROR is out */
 } target_t;
 
 struct collector {
@@ -63,6 +79,17 @@ struct collector {
   destinations_t destinations;
   destination_t *top;
   top_entry_t *destination_readings;
+  /* Who holds the ports (TopCgroups): pool ports per group, TCP and UDP;
+   * the names are the host's, one cache for every namespace. */
+  cgroup_usage_t cgroups[2];
+  cgroup_names_t *cgroup_names; /* NULL: every group counts as unknown */
+  cgroup_count_t *cgroup_top;
+  cgroup_reading_t *cgroup_readings;
+  uint64_t *cgroup_ids;
+  uint64_t *unnamed;
+  size_t unnamed_capacity;
+  bool cgroup_walk_noted;
+  bool cgroup_tree_complained;
   /* The NAT part of a target's read (ReportNat). */
   conntrack_t *own_conntrack;
   nat_usage_t nat;
@@ -95,6 +122,18 @@ int reading_init(collector_t *c);
 void reading_free(collector_t *c);
 void reading_emit(collector_t *c, target_t *t, bool ok);
 void target_forget(target_t *t);
+
+/* cgroup_part.c: the per-cgroup part of a target's reading. */
+int cgroup_part_init(collector_t *c);
+void cgroup_part_free(collector_t *c);
+/* The table a protocol's scan counts into (0 TCP, 1 UDP), NULL when off. */
+cgroup_usage_t *cgroup_part_usage(collector_t *c, size_t index);
+void cgroup_part_begin_read(collector_t *c);
+void cgroup_part_forget(target_t *t);
+/* Names the protocol's groups and points *readings at the busiest, then
+ * the drop-outs; returns how many. */
+size_t cgroup_part_reading(collector_t *c, target_t *t, size_t index,
+                           const cgroup_reading_t **readings);
 
 /* nat_part.c: the NAT part of a target's read and its reading. */
 int nat_part_init(collector_t *c);

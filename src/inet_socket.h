@@ -16,6 +16,7 @@ typedef struct {
   uint16_t remote_port;    /* host byte order */
   uint8_t local_addr[16];  /* network byte order; IPv4 uses the first 4 */
   uint8_t remote_addr[16]; /* all zero when unconnected */
+  uint64_t cgroup_id; /* owner's cgroup v2 id, 0 when the reply carried none */
 } inet_socket_t;
 
 /* Called once per socket; a non-zero return stops the walk and is passed

@@ -22,6 +22,7 @@ void options_init(options_t *opts) {
   opts->measure_tcp = true;
   opts->open_ports.report_open = true;
   opts->top_destinations = 10;
+  opts->top_cgroups = 10;
   nat_port_range_default(&opts->nat_range);
   opts->top_nat = 10;
 }

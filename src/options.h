@@ -23,7 +23,8 @@ typedef struct {
   open_ports_config_t open_ports;
   unsigned top_destinations;
   bool report_states;
-  char **netns_paths; /* NetNamespace, in config order */
+  unsigned top_cgroups; /* TopCgroups */
+  char **netns_paths;   /* NetNamespace, in config order */
   size_t netns_count;
   bool all_netns;  /* AllNetNamespaces */
   bool report_nat; /* ReportNat */
@@ -31,8 +32,8 @@ typedef struct {
   unsigned top_nat; /* TopNatDestinations */
 } options_t;
 
-/* The defaults of DESIGN.md: auto, /proc, TCP, open ports, top 10, NAT
- * off with its range 1024-65535 and top 10. */
+/* The defaults of DESIGN.md: auto, /proc, TCP, open ports, top 10
+ * destinations and cgroups, NAT off with its range 1024-65535 and top 10. */
 void options_init(options_t *opts);
 
 /* Frees what the options allocated (the NetNamespace paths). */

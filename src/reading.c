@@ -32,6 +32,7 @@ void target_forget(target_t *t) {
     port_memory_free(&t->previously_open[i]);
   reported_keys_free(&t->reported_destinations);
   reported_keys_free(&t->reported_nat);
+  cgroup_part_forget(t);
 }
 
 static void mark_reported(uint16_t port, bool open, void *ctx) {
@@ -55,6 +56,10 @@ static void protocol_reading(collector_t *c, target_t *t, size_t index,
   out->total = snap->total;
   out->report = report;
   out->open = &snap->open;
+  out->cgroups = NULL;
+  out->cgroups_count = c->opts->top_cgroups > 0
+                           ? cgroup_part_reading(c, t, index, &out->cgroups)
+                           : 0;
 }
 
 /* A destination's used adds the ports held exclusively (listeners,

@@ -5,6 +5,7 @@
 #ifndef EPHEMERAL_PORTS_SNAPSHOT_H
 #define EPHEMERAL_PORTS_SNAPSHOT_H
 
+#include "cgroup_usage.h"
 #include "destinations.h"
 #include "inet_socket.h"
 #include "portset.h"
@@ -21,12 +22,15 @@ typedef struct {
   unsigned total;      /* ports in pool */
   unsigned sockets_by_state[SNAPSHOT_STATES]; /* sockets on pool ports */
   destinations_t *destinations;               /* NULL: not counted */
+  cgroup_usage_t *cgroups;                    /* NULL: not counted */
 } snapshot_t;
 
 /* Starts a read over the range low..high with the reserved ports removed.
- * destinations (TCP only, may be NULL) is cleared and filled by the read. */
+ * destinations (TCP only) and cgroups (pool ports per owner's group), each
+ * may be NULL, are cleared and filled by the read. */
 void snapshot_begin(snapshot_t *snap, int protocol, uint16_t low, uint16_t high,
-                    const portset_t *reserved, destinations_t *destinations);
+                    const portset_t *reserved, destinations_t *destinations,
+                    cgroup_usage_t *cgroups);
 
 /* A read visits every socket twice or its sockets in two groups:
  * unconnected ones first (listeners, bound-only, unconnected UDP: they
@@ -34,7 +38,7 @@ void snapshot_begin(snapshot_t *snap, int protocol, uint16_t low, uint16_t high,
  * the per-destination counts leave out ports that are held exclusively.
  * Each is an inet_socket_visit_fn taking the snapshot_t as ctx and ignores
  * sockets of the other group; both return 0, or -ENOMEM when the
- * destination table cannot grow. */
+ * destination or cgroup table cannot grow. */
 int snapshot_add_unconnected(const inet_socket_t *sock, void *ctx);
 int snapshot_add_connected(const inet_socket_t *sock, void *ctx);
 

@@ -67,17 +67,17 @@ static int scan_proc(const char *net_root, snapshot_t *snap, char *err,
 
 int table_scan(const table_source_t *source, int protocol, uint16_t low,
                uint16_t high, const portset_t *reserved,
-               destinations_t *destinations, snapshot_t *snap, char *err,
-               size_t err_size) {
+               destinations_t *destinations, cgroup_usage_t *cgroups,
+               snapshot_t *snap, char *err, size_t err_size) {
   int status = -EAGAIN;
   for (int attempt = 0; attempt < TABLE_SCAN_ATTEMPTS && status == -EAGAIN;
        attempt++) {
-    snapshot_begin(snap, protocol, low, high, reserved, destinations);
+    snapshot_begin(snap, protocol, low, high, reserved, destinations, cgroups);
     status = source->diag != NULL
                  ? scan_netlink(source->diag, snap, low, high, err, err_size)
                  : scan_proc(source->net_root, snap, err, err_size);
   }
   if (status == -ENOMEM)
-    snprintf(err, err_size, "out of memory counting destinations");
+    snprintf(err, err_size, "out of memory counting destinations or cgroups");
   return status;
 }

@@ -21,12 +21,12 @@ typedef struct {
 } table_source_t;
 
 /* Fills snap for protocol (IPPROTO_TCP or IPPROTO_UDP) over the pool
- * low..high minus reserved; destinations (TCP, may be NULL) is filled too.
- * Returns 0, or a negative errno with a message in err (-ENOMEM: the
- * destination table could not grow). */
+ * low..high minus reserved; destinations (TCP) and cgroups, each may be
+ * NULL, are filled too. Returns 0, or a negative errno with a message in
+ * err (-ENOMEM: a table could not grow). */
 int table_scan(const table_source_t *source, int protocol, uint16_t low,
                uint16_t high, const portset_t *reserved,
-               destinations_t *destinations, snapshot_t *snap, char *err,
-               size_t err_size);
+               destinations_t *destinations, cgroup_usage_t *cgroups,
+               snapshot_t *snap, char *err, size_t err_size);
 
 #endif

@@ -58,16 +58,41 @@ static void match_mount(const netns_found_t *found, void *ctx) {
 }
 
 /* The name DESIGN.md gives: its bind mount's, else the UTS hostname of a
- * process in it when that is not collectd's own, else netns-<inode>. */
+ * process in it when that is not collectd's own, else netns-<inode>
+ * (*by_inode then says so: another process met in the same discovery may
+ * still name it). */
 static char *name_of(const collector_t *c, const netns_id_t *id,
-                     const char *mount_name, pid_t pid) {
+                     const char *mount_name, pid_t pid, bool *by_inode) {
   char name[256];
-  if (mount_name != NULL)
+  *by_inode = false;
+  if (mount_name != NULL) {
     snprintf(name, sizeof(name), "%s", mount_name);
-  else if (pid <= 0 || netns_uts_hostname(c->opts->proc_root, pid, c->own_uts,
-                                          name, sizeof(name)) != 1)
+  } else if (pid <= 0 || netns_uts_hostname(c->opts->proc_root, pid, c->own_uts,
+                                            name, sizeof(name)) != 1) {
     snprintf(name, sizeof(name), "netns-%" PRIuMAX, (uintmax_t)id->ino);
+    *by_inode = true;
+  }
   return unique_name(c, name, id);
+}
+
+/* A namespace first met this discovery through a process that shares
+ * collectd's hostname (a debugging nsenter, a CNI helper) takes the
+ * hostname of a later process in it that has its own (the pod's). Once
+ * the discovery that met it is over, its name stays. */
+static void name_by_later_process(collector_t *c, target_t *t,
+                                  const netns_found_t *found) {
+  if (!t->named_by_inode || t->born != c->discovery || found->pid <= 0)
+    return;
+  char hostname[256];
+  if (netns_uts_hostname(c->opts->proc_root, found->pid, c->own_uts, hostname,
+                         sizeof(hostname)) != 1)
+    return;
+  char *name = unique_name(c, hostname, &t->id);
+  if (name == NULL)
+    return;
+  free(t->name);
+  t->name = name;
+  t->named_by_inode = false;
 }
 
 static target_t *append_target(collector_t *c, const netns_id_t *id,
@@ -138,8 +163,9 @@ int targets_add_configured(collector_t *c, const char *path, char *err,
   mount_lookup_t lookup = {.id = &id};
   int skipped_error;
   netns_discover_mounts(match_mount, &lookup, &skipped_error);
-  char *name =
-      name_of(c, &id, lookup.found ? lookup.name : NULL, pid_of_path(c, path));
+  bool by_inode;
+  char *name = name_of(c, &id, lookup.found ? lookup.name : NULL,
+                       pid_of_path(c, path), &by_inode);
   target_t *t = append_target(c, &id, path, name);
   if (t == NULL) {
     snprintf(err, err_size, "out of memory");
@@ -158,6 +184,8 @@ static void found_namespace(const netns_found_t *found, void *ctx) {
     return;
   target_t *t = find_target(c, &found->id);
   if (t != NULL) {
+    if (!t->configured)
+      name_by_later_process(c, t, found);
     if (!t->configured && t->seen != c->discovery) {
       t->seen = c->discovery;
       if (strcmp(t->path, found->path) != 0) {
@@ -170,10 +198,13 @@ static void found_namespace(const netns_found_t *found, void *ctx) {
     }
     return;
   }
-  char *name = name_of(c, &found->id, found->mount_name, found->pid);
+  bool by_inode;
+  char *name = name_of(c, &found->id, found->mount_name, found->pid, &by_inode);
   t = append_target(c, &found->id, found->path, name);
-  if (t != NULL)
-    t->seen = c->discovery;
+  if (t != NULL) {
+    t->seen = t->born = c->discovery;
+    t->named_by_inode = by_inode;
+  }
 }
 
 void targets_discover(collector_t *c) {
@@ -199,8 +230,9 @@ int targets_retarget(collector_t *c, target_t *t, char *err, size_t err_size) {
   mount_lookup_t lookup = {.id = &id};
   int skipped_error;
   netns_discover_mounts(match_mount, &lookup, &skipped_error);
+  bool by_inode;
   char *name = name_of(c, &id, lookup.found ? lookup.name : NULL,
-                       pid_of_path(c, t->path));
+                       pid_of_path(c, t->path), &by_inode);
   if (name == NULL) {
     snprintf(err, err_size, "out of memory");
     return -ENOMEM;

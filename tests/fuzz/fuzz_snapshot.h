@@ -22,6 +22,7 @@
 typedef struct {
   snapshot_t snapshot;
   destinations_t destinations;
+  cgroup_usage_t cgroups;
   unsigned stop_after;      /* the visitor fails at this socket; 0: never */
   unsigned seen;            /* sockets visited in this walk */
   inet_socket_visit_fn add; /* the snapshot's visitor being fuzzed */
@@ -56,10 +57,11 @@ static void fuzz_read_begin(fuzz_read_t *read, int protocol,
   portset_clear(&reserved);
   portset_add(&reserved, FUZZ_RESERVED_PORT);
   destinations_init(&read->destinations);
+  cgroup_usage_init(&read->cgroups);
   /* As the plugin: destinations are counted for TCP only. */
-  snapshot_begin(&read->snapshot, protocol, FUZZ_PORT_LOW, FUZZ_PORT_HIGH,
-                 &reserved,
-                 protocol == IPPROTO_TCP ? &read->destinations : NULL);
+  snapshot_begin(
+      &read->snapshot, protocol, FUZZ_PORT_LOW, FUZZ_PORT_HIGH, &reserved,
+      protocol == IPPROTO_TCP ? &read->destinations : NULL, &read->cgroups);
 }
 
 static void fuzz_check_subset(const portset_t *part, const portset_t *whole) {
@@ -92,6 +94,15 @@ static void fuzz_read_end(fuzz_read_t *read) {
       abort();
   }
   destinations_free(&read->destinations);
+
+  /* A group holds pool ports only, at most every one of them. */
+  cgroup_count_t busiest[FUZZ_TOP_DESTINATIONS];
+  size_t groups =
+      cgroup_usage_top(&read->cgroups, busiest, FUZZ_TOP_DESTINATIONS);
+  for (size_t i = 0; i < groups; i++)
+    if (busiest[i].ports == 0 || busiest[i].ports > snapshot_used(snap))
+      abort();
+  cgroup_usage_free(&read->cgroups);
 }
 
 #endif

@@ -67,6 +67,36 @@ TCP_TABLE = (
     + sock(V6, LISTEN, "::", 40000, "::", 0, TCPDIAG_GETSOCK))
 INFO_ATTR = struct.pack("=HH", 8, 2) + b"\x01\x02\x03\x04"
 PAST_END_ATTR = struct.pack("=HH", 200, 2) + b"\x01\x02\x03\x04"
+INET_DIAG_SHUTDOWN, INET_DIAG_PAD, INET_DIAG_MARK = 8, 14, 15
+INET_DIAG_CGROUP_ID, INET_DIAG_SOCKOPT = 21, 22
+
+
+def attr(kind, payload, length=None):
+    if length is None:
+        length = 4 + len(payload)
+    return align(struct.pack("=HH", length, kind) + payload)
+
+
+def owner(cgroup_id, pad=False):
+    """What a 6.x kernel puts after a full socket's inet_diag_msg: the
+    cgroup id (after an INET_DIAG_PAD where unaligned access is slow)."""
+    return (attr(INET_DIAG_SHUTDOWN, b"\0")
+            + (attr(INET_DIAG_PAD, b"") if pad else b"")
+            + attr(INET_DIAG_CGROUP_ID, struct.pack("=Q", cgroup_id))
+            + attr(INET_DIAG_SOCKOPT, b"\0\0"))
+
+
+OWNED_TCP_TABLE = (
+    sock(V4, LISTEN, "0.0.0.0", 40000, "0.0.0.0", 0, TCPDIAG_GETSOCK,
+         attrs=owner(0x1234))
+    + sock(V4, ESTABLISHED, "127.0.0.1", 40001, "127.0.0.1", 443,
+           TCPDIAG_GETSOCK, attrs=owner(0x1234))
+    + sock(V4, ESTABLISHED, "127.0.0.1", 40001, "127.0.0.2", 443,
+           TCPDIAG_GETSOCK, attrs=owner(0x5678, pad=True))
+    + sock(V4, TIME_WAIT, "127.0.0.1", 40003, "127.0.0.2", 80,
+           TCPDIAG_GETSOCK, attrs=attr(INET_DIAG_MARK, b"\0" * 4))
+    + sock(V6, ESTABLISHED, "::1", 40004, "2001:db8::7", 443,
+           TCPDIAG_GETSOCK, attrs=owner(1)))
 
 SEEDS = {
     "tcp_dump": TCP + TCP_TABLE + done(),
@@ -94,6 +124,18 @@ SEEDS = {
                              443, attrs=INFO_ATTR) + done(),
     "attribute_past_end": TCP + sock(V4, ESTABLISHED, "127.0.0.1", 40001,
                                      "127.0.0.1", 443, attrs=PAST_END_ATTR),
+    "tcp_dump_owned": TCP + OWNED_TCP_TABLE + done(),
+    "cgroup_id_short": TCP + sock(V4, ESTABLISHED, "127.0.0.1", 40001,
+                                  "127.0.0.1", 443,
+                                  attrs=attr(INET_DIAG_CGROUP_ID,
+                                             b"\x01\0\0\0")) + done(),
+    "cgroup_id_cut": TCP + message(SOCK_DIAG_BY_FAMILY, diag_msg(
+        V4, ESTABLISHED, "127.0.0.1", 40001, "127.0.0.1", 443,
+        attrs=attr(INET_DIAG_CGROUP_ID, b"\x01\0\0\0",
+                   length=12))) + done(),
+    "attribute_header_cut": TCP + message(SOCK_DIAG_BY_FAMILY, diag_msg(
+        V4, ESTABLISHED, "127.0.0.1", 40001, "127.0.0.1", 443,
+        attrs=b"\x08\0")) + done(),
     "short_diag_msg": TCP + message(SOCK_DIAG_BY_FAMILY, b"\x02\x01" * 5),
     "length_past_end": TCP + message(SOCK_DIAG_BY_FAMILY,
                                      diag_msg(V4, ESTABLISHED, "127.0.0.1",

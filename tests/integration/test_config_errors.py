@@ -4,9 +4,20 @@
 started for real (`collectd -f -C conf`, with a timeout): collectd must exit
 with status 1, and its log or output must hold an ERROR line that names the
 option and the offending value.  A good config using every option must start
-and serve values (which also proves the harness's config is valid).  The NAT
-options (ReportNat, NatPortRange, TopNatDestinations) have a scenario each:
-their bad values refuse to start, their limits start and the NAT part reads.
+and serve values (which also proves the harness's config is valid).
+
+Scenario "bad_netns_paths": NetNamespace with a path that does not exist,
+a regular file, a namespace of another type (/proc/self/ns/uts), a
+directory, a bad path after a good one, and a number; AllNetNamespaces
+with a non-boolean.  Each refuses to start the same way, naming the option
+and the path or value.
+
+Scenario "bad_top_cgroups": TopCgroups -1, 1001 (above the 1000 maximum),
+2.5, "ten" and true: each refuses to start the same way; 0 and 1000 start.
+
+Scenarios "nat_port_range", "top_nat_destinations", "report_nat": the NAT
+options' bad values refuse to start the same way; their limits start and
+the NAT part reads.
 """
 
 import os
@@ -39,6 +50,20 @@ BAD_CONFIGS = [
     for text, value in (("0", "0"), ("70000", "70000"), ('"10-5"', "10-5"),
                         ('"abc"', "abc"), ('"70000"', "70000"),
                         ('"0-5"', "0-5"))
+]
+
+# NetNamespace must name a network namespace when collectd starts.
+THIS_FILE = os.path.abspath(__file__)  # a regular file
+BAD_NETNS_CONFIGS = [
+    (['NetNamespace "/nonexistent"'], "NetNamespace", "/nonexistent"),
+    (['NetNamespace "%s"' % THIS_FILE], "NetNamespace", THIS_FILE),
+    (['NetNamespace "/proc/self/ns/uts"'], "NetNamespace",
+     "/proc/self/ns/uts"),
+    (['NetNamespace "/proc/self/ns"'], "NetNamespace", "/proc/self/ns"),
+    (['NetNamespace "/proc/self/ns/net"', 'NetNamespace "/nonexistent"'],
+     "NetNamespace", "/nonexistent"),
+    (["NetNamespace 5"], "NetNamespace", "5"),
+    (['AllNetNamespaces "maybe"'], "AllNetNamespaces", "maybe"),
 ]
 
 GOOD_CONFIG = ['Source "auto"', 'ProcRoot "/proc"', "ReportOpenPorts true",
@@ -82,9 +107,9 @@ def check_bad_config(options, option_name, value):
             raise
 
 
-def bad_configs():
+def check_bad_configs(configs):
     failures = []
-    for options, option_name, value in BAD_CONFIGS:
+    for options, option_name, value in configs:
         try:
             check_bad_config(options, option_name, value)
         except h.TestFailure as failure:
@@ -92,7 +117,33 @@ def bad_configs():
             failures.append(str(failure))
     if failures:
         h.fail("%d of %d bad configs not rejected as specified:\n  %s"
-               % (len(failures), len(BAD_CONFIGS), "\n  ".join(failures)))
+               % (len(failures), len(configs), "\n  ".join(failures)))
+
+
+def bad_configs():
+    check_bad_configs(BAD_CONFIGS)
+
+
+def bad_netns_paths():
+    check_bad_configs(BAD_NETNS_CONFIGS)
+
+
+def bad_top_cgroups():
+    check_bad_configs([(["TopCgroups %s" % text], "TopCgroups", value)
+                       for text, value in (("-1", "-1"), ("1001", "1001"),
+                                           ("2.5", "2.5"), ('"ten"', "ten"),
+                                           ("true", "true"))])
+    for limit in (0, 1000):
+        with h.TempDir() as tmp:
+            block = h.plugin_block(["TopCgroups %d" % limit])
+            with h.Collectd(tmp, block) as collectd:
+                collectd.start_and_wait_ready()
+                samples = h.wait_for_fresh_read(collectd, time.time())
+                h.check_equal(h.value_of(samples, h.SCRAPE_SUCCESS), 1.0,
+                              "TopCgroups %d: %s" % (limit, h.SCRAPE_SUCCESS))
+                h.check_equal(h.plugin_log_lines(collectd.log_lines(),
+                                                 "error"), [],
+                              "TopCgroups %d: plugin ERROR lines" % limit)
 
 
 def good_config():
@@ -190,7 +241,10 @@ def report_nat():
 
 
 if __name__ == "__main__":
-    h.run_scenarios({"bad_configs": bad_configs, "good_config": good_config,
+    h.run_scenarios({"bad_configs": bad_configs,
+                     "bad_netns_paths": bad_netns_paths,
+                     "bad_top_cgroups": bad_top_cgroups,
+                     "good_config": good_config,
                      "nat_port_range": nat_port_range,
                      "top_nat_destinations": top_nat_destinations,
                      "report_nat": report_nat})

@@ -24,7 +24,12 @@ attributable even if the object were unloaded before the leak check.
 Findings without a frame of ours (collectd's, libc's, the stock plugins')
 are listed, not failed on.  valgrind's exit status must agree with its XML.
 
-Runs twice: Source "netlink" and Source "proc".
+Runs three times: Source "netlink", Source "proc", and "namespaces":
+netlink with AllNetNamespaces and ReportNat on while a second thread makes
+and removes a network namespace (with a listener and a client in it) about
+every 0.4 s, so that targets are born, read and freed hundreds of times;
+the csv files must show that namespaces were read, and every NAT
+scrape_success of collectd's own namespace is 1.
 """
 
 import collections
@@ -32,6 +37,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ElementTree
 
@@ -63,6 +69,47 @@ def valgrind_command(xml_path):
 def plugin_options(source):
     return ['Source "%s"' % source, 'Protocol "tcp" "udp"', "WatchPort 22",
             "IgnorePort 40020", "TopDestinations 3", "ReportStates true"]
+
+
+NAMESPACE_OPTIONS = ["AllNetNamespaces true", "ReportNat true"]
+
+
+class NamespaceChurn:
+    """Makes and removes one namespace after another, each with a listener
+    and a client on loopback inside, until stopped."""
+
+    def __init__(self):
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.made = 0
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _run(self):
+        while not self.stopping.is_set():
+            name = h.shared_namespace_name("mc%d" % (self.made % 4))
+            path = h.create_shared_namespace(name, (41000, 41009))
+            try:
+                with h.in_network_namespace(path):
+                    server = h.listener(9000)
+                    client = h.client(9000)
+                self.made += 1
+                self.stopping.wait(0.4)
+                client.close()
+                server.close()
+            finally:
+                h.delete_shared_namespace(name)
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=30)
+
+
+def namespace_hosts(tmp):
+    prefix = h.HOSTNAME + ":"
+    return [d for d in os.listdir(tmp.join("csv")) if d.startswith(prefix)]
 
 
 # --------------------------------------------------------------------------
@@ -206,14 +253,17 @@ def stop_with_sigterm(collectd):
     return status
 
 
-def memcheck_scenario(source):
+def memcheck_scenario(source, namespaces=False):
     def scenario():
         if shutil.which("valgrind") is None:
             raise h.TestSkip("valgrind is not installed")
         with h.TempDir() as tmp:
             xml_path = tmp.join("valgrind.xml")
+            options = plugin_options(source)
+            if namespaces:
+                options += NAMESPACE_OPTIONS
             collectd = h.Collectd(
-                tmp, h.plugin_block(plugin_options(source)),
+                tmp, h.plugin_block(options),
                 interval=INTERVAL_S, extra_plugins=("csv",),
                 extra_config=lr.csv_config(tmp),
                 command_prefix=valgrind_command(xml_path))
@@ -221,18 +271,32 @@ def memcheck_scenario(source):
             with collectd:
                 collectd.start_and_wait_ready(timeout=90)
                 churn = lr.Churn(lr.CHURN_RANGES, RANGE_EVERY_S).start()
+                netns_churn = NamespaceChurn().start() if namespaces else None
                 started = time.monotonic()
                 try:
                     lr.wait_for_reads(collectd, tmp, MIN_READS + 10,
                                       READS_TIMEOUT_S)
                 finally:
                     churn.stop()
+                    if netns_churn is not None:
+                        netns_churn.stop()
                 run_s = time.monotonic() - started
                 status = stop_with_sigterm(collectd)
                 h.check_equal(
                     h.plugin_log_lines(collectd.log_lines(), "error"), [],
                     "plugin ERROR lines")
             reads = check_reads(tmp)
+            if namespaces:
+                hosts = namespace_hosts(tmp)
+                h.log("namespaces made: %d; read under %d hosts"
+                      % (netns_churn.made, len(hosts)))
+                h.check(netns_churn.made >= 20 and len(hosts) >= 4,
+                        "namespaces made %d, hosts in csv %r"
+                        % (netns_churn.made, hosts))
+                nat = lr.read_series(tmp, "ephemeral_port_exporter", "nat")
+                h.check(len(nat) >= MIN_READS and
+                        all(values == [1.0] for _, values in nat),
+                        "NAT scrape_success: %d reads, not all 1" % len(nat))
             h.log("Source %s: %d reads in %.1f s under memcheck; churn: %s"
                   % (source, len(reads), run_s, churn.summary()))
             h.check(churn.counts["range changes"] >= 3,
@@ -242,8 +306,9 @@ def memcheck_scenario(source):
 
 
 if __name__ == "__main__":
-    h.run_scenarios({source: memcheck_scenario(source)
-                     for source in ("netlink", "proc")},
+    h.run_scenarios({"netlink": memcheck_scenario("netlink"),
+                     "proc": memcheck_scenario("proc"),
+                     "namespaces": memcheck_scenario("netlink", True)},
                     port_range=lr.CHURN_RANGES[0],
                     reserved_ports=lr.RESERVED_PORTS,
                     timeout=SCENARIO_TIMEOUT_S)

@@ -15,6 +15,13 @@ neither listens nor connects.  After a fresh read: used == 4 (ss -tan
 shows the three client ports; the bound-only one it cannot show, and
 neither can /proc/net/tcp, so 4 also proves the values came from netlink),
 instance_open_ports exactly {9000, 9103}, scrape_success 1.
+
+Scenario "unprivileged_all_namespaces": the same, with AllNetNamespaces
+true and another namespace (`ip netns add`, made by the test) on the host.
+collectd's own namespace reads exactly as above, with exactly today's
+series; other namespaces get no value but scrape_success 0; and after 4
+reads the plugin has logged exactly one ERROR, the one that says entering
+another namespace needs CAP_SYS_ADMIN.
 """
 
 import os
@@ -36,6 +43,8 @@ SERVER_PORT = 9000
 BOUND_ONLY_PORT = 40009
 CLIENTS = 3
 USER, GROUP = "nobody", "nogroup"
+CAP_MESSAGE = ("ephemeral_ports plugin: other network namespaces cannot be "
+               "measured: entering one needs CAP_SYS_ADMIN (")
 
 
 def drop_privileges_prefix():
@@ -75,38 +84,53 @@ def check_unprivileged(pid, uid, gid):
         h.check_equal(int(fields[key][0], 16), 0, "collectd's %s" % key)
 
 
+def own_sockets():
+    """The socket mix; returns (sockets, the bound-only one)."""
+    sockets = []
+    try:
+        # Bound first, so that no client can have taken its port.
+        bound = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sockets.append(bound)
+        bound.bind(("127.0.0.1", BOUND_ONLY_PORT))
+        server = h.listener(SERVER_PORT)
+        sockets.append(server)
+        for _ in range(CLIENTS):
+            sockets.append(h.client(SERVER_PORT))
+            sockets.append(server.accept()[0])
+    except BaseException:
+        close_all(sockets)
+        raise
+    return sockets, bound
+
+
+def close_all(sockets):
+    for sock in sockets:
+        h.close_with_reset(sock)
+
+
+def check_own_reading(samples, sockets, bound, what):
+    client_ports = {h.local_port(s) for s in sockets if s is not bound} & POOL
+    h.check_equal(len(client_ports), CLIENTS, "client pool ports")
+    h.check_equal(h.ss_pool_ports(POOL), client_ports,
+                  "in-pool ports in ss -tan")
+    h.check_pool_values(samples, CLIENTS + 1, TOTAL, what)
+    h.check_equal(h.open_port_values(samples),
+                  {SERVER_PORT: 1, h.PROMETHEUS_PORT: 1},
+                  "instance_open_ports " + what)
+
+
 def unprivileged_auto():
     prefix, uid, gid = drop_privileges_prefix()
-    sockets = []
     with h.TempDir() as tmp:
         block = h.plugin_block(['Source "auto"'])
+        sockets, bound = own_sockets()
         try:
-            # Bound first, so that no client can have taken its port.
-            bound = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            bound.bind(("127.0.0.1", BOUND_ONLY_PORT))
-            sockets.append(bound)
-            server = h.listener(SERVER_PORT)
-            sockets.append(server)
-            for _ in range(CLIENTS):
-                sockets.append(h.client(SERVER_PORT))
-                sockets.append(server.accept()[0])
-
             with h.Collectd(tmp, block, command_prefix=prefix) as collectd:
                 hand_over(tmp.path, uid, gid)
                 collectd.start_and_wait_ready()
                 check_unprivileged(collectd.process.pid, uid, gid)
                 samples = h.wait_for_fresh_read(collectd, time.time())
-
-                client_ports = {h.local_port(s) for s in sockets
-                                if s is not bound} & POOL
-                h.check_equal(len(client_ports), CLIENTS, "client pool ports")
-                h.check_equal(h.ss_pool_ports(POOL), client_ports,
-                              "in-pool ports in ss -tan")
-                h.check_pool_values(samples, CLIENTS + 1, TOTAL,
-                                    "as nobody")
-                h.check_equal(h.open_port_values(samples),
-                              {SERVER_PORT: 1, h.PROMETHEUS_PORT: 1},
-                              "instance_open_ports as nobody")
+                check_own_reading(samples, sockets, bound, "as nobody")
                 lines = collectd.log_lines()
                 for severity in ("error", "warning"):
                     h.check_equal(h.plugin_log_lines(lines, severity), [],
@@ -119,10 +143,70 @@ def unprivileged_auto():
                                   status_fields(collectd.process.pid).items()
                                   if k in ("Uid", "Gid", "CapEff")}))
         finally:
-            for sock in sockets:
-                h.close_with_reset(sock)
+            close_all(sockets)
+
+
+def own_series_keys():
+    """Every series today's plugin serves for this socket mix."""
+    def key(name, **labels):
+        labels["instance"] = h.HOSTNAME
+        return (name, tuple(sorted(labels.items())))
+    destination = {"ephemeral_ports_destination": "127.0.0.1:%d"
+                   % SERVER_PORT, "type": "127.0.0.1"}
+    return ({key(name) for name in h.POOL_METRICS + (h.SCRAPE_SUCCESS,)}
+            | {key(h.OPEN_PORTS, instance_open=str(port))
+               for port in (SERVER_PORT, h.PROMETHEUS_PORT)}
+            | {key(name, **destination)
+               for name in (h.DESTINATION_USED, h.DESTINATION_RATIO)})
+
+
+def unprivileged_all_namespaces():
+    prefix, uid, gid = drop_privileges_prefix()
+    other = h.shared_namespace_name("unpriv")
+    with h.TempDir() as tmp:
+        block = h.plugin_block(['Source "auto"', "AllNetNamespaces true"])
+        sockets, bound = own_sockets()
+        try:
+            h.create_shared_namespace(other, (41000, 41009))
+            with h.Collectd(tmp, block, command_prefix=prefix) as collectd:
+                hand_over(tmp.path, uid, gid)
+                collectd.start_and_wait_ready()
+                check_unprivileged(collectd.process.pid, uid, gid)
+                samples = h.wait_for_fresh_read(collectd, time.time())
+                own = h.host_view(samples, h.HOSTNAME)
+                check_own_reading(own, sockets, bound, "as nobody")
+                # Three reads more: still one ERROR.
+                samples = h.wait_for_fresh_read(collectd, time.time() + 2)
+                own = h.host_view(samples, h.HOSTNAME)
+                check_own_reading(own, sockets, bound, "as nobody, later")
+                h.check_equal(sorted(h.ephemeral_series(own)),
+                              sorted(own_series_keys()),
+                              "collectd's own series")
+                others = sorted(
+                    "%s=%r" % (h.format_key(key), samples[key][0])
+                    for key in h.ephemeral_series(samples)
+                    if dict(key[1]).get("instance") != h.HOSTNAME and
+                    (key[0] != h.SCRAPE_SUCCESS or samples[key][0] != 0))
+                h.check_equal(others, [], "values of other namespaces")
+                errors = h.plugin_log_lines(collectd.log_lines(), "error")
+                h.check_equal(len(errors), 1, "plugin ERROR lines: %r"
+                              % errors)
+                h.check(CAP_MESSAGE in errors[0],
+                        "the ERROR line does not say %r: %r"
+                        % (CAP_MESSAGE, errors[0]))
+                h.log("as nobody: %s; other hosts served (scrape_success 0):"
+                      " %d" % (errors[0].strip(),
+                               len(h.hosts_served(samples) - {h.HOSTNAME})))
+        finally:
+            close_all(sockets)
+            h.delete_shared_namespace(other)
 
 
 if __name__ == "__main__":
-    h.run_scenarios({"unprivileged_auto": unprivileged_auto},
-                    port_range=PORT_RANGE, reserved_ports="")
+    try:
+        h.run_scenarios({"unprivileged_auto": unprivileged_auto,
+                         "unprivileged_all_namespaces":
+                             unprivileged_all_namespaces},
+                        port_range=PORT_RANGE, reserved_ports="")
+    finally:
+        h.delete_shared_namespaces()

@@ -31,6 +31,12 @@ static void record_reading(const target_reading_t *r, void *ctx) {
       n += snprintf(line + n, sizeof(line) - (size_t)n, "%d:%d,", p,
                     portset_has(r->tcp->open, (uint16_t)p));
   }
+  if (r->tcp != NULL && r->tcp->cgroups_count > 0) {
+    n += snprintf(line + n, sizeof(line) - (size_t)n, " cgroups=");
+    for (size_t i = 0; i < r->tcp->cgroups_count; i++)
+      n += snprintf(line + n, sizeof(line) - (size_t)n, "%s:%u,",
+                    r->tcp->cgroups[i].name, r->tcp->cgroups[i].used);
+  }
   for (size_t i = 0; i < r->destinations_count; i++) {
     char remote[64];
     destination_format_remote(&r->destinations[i].key, remote, sizeof(remote));
@@ -67,6 +73,12 @@ static void teardown(void) { options_free(&opts); }
 #define BLIND_SPOT                                                             \
   "INFO TCP sockets that are bound but neither listening nor connected "       \
   "hold ports that are not counted: /proc/net/tcp does not list them\n"
+#define NO_OWNERS                                                              \
+  "INFO cgroup: /proc/net does not say which cgroup owns a socket: every "     \
+  "pool port counts under \"unknown\", a TIME_WAIT socket's under "            \
+  "\"time_wait\"\n"
+/* From /proc every owner is unknown, but TIME_WAIT's (40002). */
+#define OWNERS " cgroups=unknown:2,time_wait:1,"
 
 START_TEST(test_own_namespace_reading) {
   char err[256];
@@ -75,8 +87,9 @@ START_TEST(test_own_namespace_reading) {
   collector_read(c);
   /* Pool 40000-40019 less 40005: 19. Held: 40001, 40002 (TIME_WAIT) and
    * the listener's 40010, which every destination counts as well. */
-  ck_assert_str_eq(seen, BLIND_SPOT "reading - ok=1 tcp=3/19 "
-                                    "open=9000:1,40010:1, 127.0.0.1:9000=3\n");
+  ck_assert_str_eq(seen, BLIND_SPOT NO_OWNERS "reading - ok=1 tcp=3/19 "
+                                              "open=9000:1,40010:1," OWNERS
+                                              " 127.0.0.1:9000=3\n");
   collector_free(c);
 }
 END_TEST
@@ -101,7 +114,7 @@ START_TEST(test_failure_logged_once_until_recovery) {
   collector_read(c);
   /* The closed-port memory survived the failed reads: nothing closed. */
   ck_assert_str_eq(seen, "INFO reading recovered\nreading - ok=1 tcp=3/19 "
-                         "open=9000:1,40010:1, 127.0.0.1:9000=3\n");
+                         "open=9000:1,40010:1," OWNERS " 127.0.0.1:9000=3\n");
   collector_free(c);
 }
 END_TEST
@@ -114,9 +127,9 @@ START_TEST(test_own_namespace_named_is_measured_once) {
   collector_read(c);
   ck_assert_str_eq(seen, "INFO NetNamespace \"/proc/self/ns/net\" is "
                          "collectd's own network namespace: measured once, "
-                         "under the plain host\n" BLIND_SPOT
+                         "under the plain host\n" BLIND_SPOT NO_OWNERS
                          "reading - ok=1 tcp=3/19 "
-                         "open=9000:1,40010:1, 127.0.0.1:9000=3\n");
+                         "open=9000:1,40010:1," OWNERS " 127.0.0.1:9000=3\n");
   collector_free(c);
 }
 END_TEST
@@ -131,6 +144,7 @@ END_TEST
 
 START_TEST(test_watch_and_top_off) {
   opts.top_destinations = 0;
+  opts.top_cgroups = 0;
   opts.open_ports.report_open = false;
   portset_add(&opts.open_ports.watch, 22);
   char err[256];

@@ -19,6 +19,7 @@ START_TEST(test_defaults) {
   ck_assert_uint_eq(portset_count(&opts.open_ports.ignore), 0);
   ck_assert_uint_eq(opts.top_destinations, 10);
   ck_assert(!opts.report_states);
+  ck_assert_uint_eq(opts.top_cgroups, 10);
   ck_assert_uint_eq(opts.netns_count, 0);
   ck_assert(!opts.all_netns);
   ck_assert(!opts.report_nat);

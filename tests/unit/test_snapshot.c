@@ -42,7 +42,7 @@ static void begin(int protocol, destinations_t *destinations) {
   portset_clear(&reserved);
   portset_add(&reserved, 40005);
   portset_add_range(&reserved, 40010, 40011);
-  snapshot_begin(&snap, protocol, 40000, 40019, &reserved, destinations);
+  snapshot_begin(&snap, protocol, 40000, 40019, &reserved, destinations, NULL);
 }
 
 static void setup(void) { destinations_init(&table); }
@@ -210,7 +210,7 @@ END_TEST
 START_TEST(test_full_range_every_port_used) {
   portset_t none;
   portset_clear(&none);
-  snapshot_begin(&snap, IPPROTO_TCP, 1, 65535, &none, NULL);
+  snapshot_begin(&snap, IPPROTO_TCP, 1, 65535, &none, NULL, NULL);
   ck_assert_uint_eq(snap.total, 65535);
   for (unsigned port = 1; port <= 65535; port++)
     add(connected("127.0.0.1", (uint16_t)port, "127.0.0.1", 9, 1));

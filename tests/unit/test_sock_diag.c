@@ -1,14 +1,17 @@
+#include "cgroup_mount.h"
 #include "sock_diag.h"
 
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -61,9 +64,10 @@ static struct nlmsghdr *add_msg(msgbuf_t *mb, uint16_t type, uint16_t flags,
   return nlh;
 }
 
-static void add_socket(msgbuf_t *mb, int family, uint8_t state, const char *src,
-                       uint16_t sport, const char *dst, uint16_t dport,
-                       uint16_t flags, uint32_t seq) {
+static struct nlmsghdr *add_socket(msgbuf_t *mb, int family, uint8_t state,
+                                   const char *src, uint16_t sport,
+                                   const char *dst, uint16_t dport,
+                                   uint16_t flags, uint32_t seq) {
   struct nlmsghdr *nlh = add_msg(mb, SOCK_DIAG_BY_FAMILY, flags, seq,
                                  sizeof(struct inet_diag_msg));
   struct inet_diag_msg *msg = mnl_nlmsg_get_payload(nlh);
@@ -77,6 +81,38 @@ static void add_socket(msgbuf_t *mb, int family, uint8_t state, const char *src,
     /* The kernel leaves these zero; garbage must not leak into v4. */
     msg->id.idiag_src[1] = msg->id.idiag_dst[3] = 0xdeadbeef;
   }
+  return nlh;
+}
+
+/* Appends an attribute to nlh, the last message in mb. */
+static void add_attr(msgbuf_t *mb, struct nlmsghdr *nlh, uint16_t type,
+                     size_t len, const void *data) {
+  mb->len -= NLMSG_ALIGN(nlh->nlmsg_len);
+  mnl_attr_put(nlh, type, len, data);
+  mb->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+/* A TCP socket as a 6.x kernel sends it: INET_DIAG_SHUTDOWN, then the
+ * cgroup id (here after an INET_DIAG_PAD, as on machines without efficient
+ * unaligned access), then INET_DIAG_SOCKOPT. */
+static struct nlmsghdr *add_owned_socket(msgbuf_t *mb, uint16_t sport,
+                                         uint64_t cgroup_id, bool pad) {
+  struct nlmsghdr *nlh = add_socket(mb, AF_INET, TCP_ESTABLISHED, "10.0.0.2",
+                                    sport, "203.0.113.7", 443, 0, SEQ);
+  uint8_t shutdown = 0;
+  uint16_t sockopt = 0;
+  add_attr(mb, nlh, INET_DIAG_SHUTDOWN, sizeof(shutdown), &shutdown);
+  if (pad)
+    add_attr(mb, nlh, INET_DIAG_PAD, 0, NULL);
+  add_attr(mb, nlh, INET_DIAG_CGROUP_ID, sizeof(cgroup_id), &cgroup_id);
+  add_attr(mb, nlh, INET_DIAG_SOCKOPT, sizeof(sockopt), &sockopt);
+  return nlh;
+}
+
+/* The attributes' part of nlh: where they start, and their length. */
+static struct nlattr *first_attr(struct nlmsghdr *nlh) {
+  return (struct nlattr *)((char *)mnl_nlmsg_get_payload(nlh) +
+                           NLMSG_ALIGN(sizeof(struct inet_diag_msg)));
 }
 
 static void add_end(msgbuf_t *mb, uint16_t type, int error) {
@@ -120,6 +156,7 @@ START_TEST(two_tcp4_sockets) {
   ck_assert_uint_eq(s->remote_port, 0);
   assert_addr(s->local_addr, AF_INET, "0.0.0.0");
   assert_addr(s->remote_addr, AF_INET, "0.0.0.0");
+  ck_assert_uint_eq(s->cgroup_id, 0); /* no attribute */
 
   s = &seen.socks[1];
   ck_assert_uint_eq(s->state, TCP_ESTABLISHED);
@@ -155,6 +192,21 @@ START_TEST(protocol_comes_from_request) {
                    1);
   ck_assert_uint_eq(seen.count, 1);
   ck_assert_uint_eq(seen.socks[0].protocol, IPPROTO_UDP);
+}
+END_TEST
+
+START_TEST(older_tcp_request_type) {
+  /* The replies to TCPDIAG_GETSOCK carry that type: sockets as well. */
+  reset();
+  add_socket(&mb, AF_INET6, TCP_LISTEN, "::", 22, "::", 0, 0, SEQ);
+  mb.u.align.nlmsg_type = TCPDIAG_GETSOCK;
+  add_socket(&mb, AF_INET, TCP_LISTEN, "0.0.0.0", 80, "0.0.0.0", 0, 0, SEQ);
+  add_end(&mb, NLMSG_DONE, 0);
+  ck_assert_int_eq(parse(&mb, &seen), 0);
+  ck_assert_uint_eq(seen.count, 2);
+  ck_assert_uint_eq(seen.socks[0].family, AF_INET6);
+  ck_assert_uint_eq(seen.socks[0].local_port, 22);
+  ck_assert_uint_eq(seen.socks[1].local_port, 80);
 }
 END_TEST
 
@@ -327,6 +379,138 @@ START_TEST(noop_and_unknown_types_skipped) {
 }
 END_TEST
 
+START_TEST(cgroup_id_parsed) {
+  reset();
+  add_owned_socket(&mb, 40001, 0x0000000100000abcULL, false);
+  add_owned_socket(&mb, 40002, 1, true);
+  add_socket(&mb, AF_INET, TCP_TIME_WAIT, "10.0.0.2", 40003, "203.0.113.7", 443,
+             0, SEQ);
+  add_end(&mb, NLMSG_DONE, 0);
+  ck_assert_int_eq(parse(&mb, &seen), 0);
+  ck_assert_uint_eq(seen.count, 3);
+  ck_assert_uint_eq(seen.socks[0].local_port, 40001);
+  ck_assert_uint_eq(seen.socks[0].cgroup_id, 0x0000000100000abcULL);
+  ck_assert_uint_eq(seen.socks[0].remote_port, 443);
+  ck_assert_uint_eq(seen.socks[1].cgroup_id, 1);
+  ck_assert_uint_eq(seen.socks[2].cgroup_id, 0); /* TIME_WAIT: none sent */
+}
+END_TEST
+
+START_TEST(attributes_without_cgroup_id) {
+  reset();
+  struct nlmsghdr *nlh = add_socket(&mb, AF_INET, TCP_TIME_WAIT, "10.0.0.2",
+                                    40003, "203.0.113.7", 443, 0, SEQ);
+  uint32_t mark = 7;
+  add_attr(&mb, nlh, INET_DIAG_MARK, sizeof(mark), &mark);
+  ck_assert_int_eq(parse(&mb, &seen), 1);
+  ck_assert_uint_eq(seen.count, 1);
+  ck_assert_uint_eq(seen.socks[0].cgroup_id, 0);
+}
+END_TEST
+
+START_TEST(last_attribute_unpadded) {
+  /* A message may end right after its last attribute's data. */
+  reset();
+  struct nlmsghdr *nlh = add_owned_socket(&mb, 40001, 42, false);
+  uint8_t shutdown = 3;
+  add_attr(&mb, nlh, INET_DIAG_SHUTDOWN, sizeof(shutdown), &shutdown);
+  nlh->nlmsg_len -= 3;
+  ck_assert_int_eq(parse(&mb, &seen), 1);
+  ck_assert_uint_eq(seen.count, 1);
+  ck_assert_uint_eq(seen.socks[0].cgroup_id, 42);
+}
+END_TEST
+
+START_TEST(cgroup_id_flag_bits_ignored) {
+  reset();
+  struct nlmsghdr *nlh = add_socket(&mb, AF_INET, TCP_ESTABLISHED, "10.0.0.2",
+                                    40001, "203.0.113.7", 443, 0, SEQ);
+  uint64_t id = 99;
+  add_attr(&mb, nlh, INET_DIAG_CGROUP_ID | NLA_F_NET_BYTEORDER, sizeof(id),
+           &id);
+  ck_assert_int_eq(parse(&mb, &seen), 1);
+  ck_assert_uint_eq(seen.socks[0].cgroup_id, 99);
+}
+END_TEST
+
+/* Each malformed case spoils the first of two sockets; the whole buffer is
+ * then malformed and nothing is visited. */
+static void assert_malformed(void) {
+  add_owned_socket(&mb, 40009, 5, false);
+  ck_assert_int_eq(parse(&mb, &seen), -EBADMSG);
+  ck_assert_uint_eq(seen.count, 0);
+}
+
+START_TEST(cgroup_id_too_short) {
+  reset();
+  struct nlmsghdr *nlh = add_socket(&mb, AF_INET, TCP_ESTABLISHED, "10.0.0.2",
+                                    40001, "203.0.113.7", 443, 0, SEQ);
+  uint32_t id = 5;
+  add_attr(&mb, nlh, INET_DIAG_CGROUP_ID, sizeof(id), &id);
+  assert_malformed();
+}
+END_TEST
+
+START_TEST(cgroup_id_too_long) {
+  reset();
+  struct nlmsghdr *nlh = add_socket(&mb, AF_INET, TCP_ESTABLISHED, "10.0.0.2",
+                                    40001, "203.0.113.7", 443, 0, SEQ);
+  uint64_t id[2] = {5, 6};
+  add_attr(&mb, nlh, INET_DIAG_CGROUP_ID, sizeof(id), id);
+  assert_malformed();
+}
+END_TEST
+
+START_TEST(cgroup_id_cut_by_message_end) {
+  reset();
+  struct nlmsghdr *nlh = add_owned_socket(&mb, 40001, 5, false);
+  /* Cut inside the cgroup id: SHUTDOWN takes 8 bytes, the id's header 4. */
+  nlh->nlmsg_len = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct inet_diag_msg)) +
+                   8 + NLA_HDRLEN + 4;
+  assert_malformed();
+}
+END_TEST
+
+START_TEST(attribute_header_cut_short) {
+  reset();
+  struct nlmsghdr *nlh = add_socket(&mb, AF_INET, TCP_ESTABLISHED, "10.0.0.2",
+                                    40001, "203.0.113.7", 443, 0, SEQ);
+  uint8_t shutdown = 0;
+  add_attr(&mb, nlh, INET_DIAG_SHUTDOWN, sizeof(shutdown), &shutdown);
+  nlh->nlmsg_len += 2; /* half an attribute header after the last one */
+  mb.len = NLMSG_ALIGN(nlh->nlmsg_len);
+  assert_malformed();
+}
+END_TEST
+
+START_TEST(attribute_length_below_header) {
+  reset();
+  struct nlmsghdr *nlh = add_owned_socket(&mb, 40001, 5, false);
+  first_attr(nlh)->nla_len = NLA_HDRLEN - 1;
+  assert_malformed();
+}
+END_TEST
+
+START_TEST(attribute_length_past_message) {
+  reset();
+  struct nlmsghdr *nlh = add_owned_socket(&mb, 40001, 5, false);
+  first_attr(nlh)->nla_len = 200;
+  assert_malformed();
+}
+END_TEST
+
+START_TEST(malformed_attribute_after_visitor_stopped) {
+  /* Like a bad family, a bad attribute is found in the drained rest too. */
+  reset();
+  add_owned_socket(&mb, 40001, 5, false);
+  struct nlmsghdr *nlh = add_owned_socket(&mb, 40002, 5, false);
+  first_attr(nlh)->nla_len = 200;
+  seen.stop_after = 1;
+  ck_assert_int_eq(parse(&mb, &seen), -EBADMSG);
+  ck_assert_uint_eq(seen.count, 1);
+}
+END_TEST
+
 START_TEST(empty_buffer) {
   reset();
   ck_assert_int_eq(parse(&mb, &seen), 1);
@@ -413,6 +597,51 @@ static size_t count_matches(const seen_t *s, uint8_t state, uint16_t lport,
   return n;
 }
 
+/* The owner's cgroup id of the one socket in state on lport. */
+static uint64_t cgroup_of(const seen_t *s, uint8_t state, uint16_t lport,
+                          uint16_t rport) {
+  uint64_t id = 0;
+  size_t n = 0;
+  for (size_t i = 0; i < s->count; i++) {
+    const inet_socket_t *x = &s->socks[i];
+    if (x->state == state && x->local_port == lport &&
+        x->remote_port == rport) {
+      id = x->cgroup_id;
+      n++;
+    }
+  }
+  ck_assert_uint_eq(n, 1);
+  return id;
+}
+
+/* This process's cgroup v2 id, as name_to_handle_at gives it for the
+ * directory that /proc/self/cgroup names under the cgroup2 mount; 0 when
+ * there is no cgroup2 mount. */
+static uint64_t own_cgroup_id(void) {
+  static cgroup_mount_t mount;
+  char err[256];
+  if (cgroup_mount_find("/proc", &mount, err, sizeof(err)) != 0)
+    return 0;
+  FILE *file = fopen("/proc/self/cgroup", "r");
+  ck_assert_ptr_nonnull(file);
+  char line[PATH_MAX] = "", path[2 * PATH_MAX] = "";
+  while (fgets(line, sizeof(line), file) != NULL)
+    if (strncmp(line, "0::", 3) == 0) {
+      line[strcspn(line, "\n")] = '\0';
+      snprintf(path, sizeof(path), "%s%s", mount.path, line + 3);
+    }
+  fclose(file);
+  ck_assert_msg(path[0] != '\0', "no cgroup v2 line in /proc/self/cgroup");
+  struct {
+    struct file_handle fh;
+    uint64_t id;
+  } handle = {.fh.handle_bytes = sizeof(uint64_t)};
+  int mount_id;
+  ck_assert_int_eq(name_to_handle_at(AT_FDCWD, path, &handle.fh, &mount_id, 0),
+                   0);
+  return handle.id;
+}
+
 static size_t count_port(const seen_t *s, uint16_t lport) {
   size_t n = 0;
   for (size_t i = 0; i < s->count; i++)
@@ -451,6 +680,16 @@ static void live_dump(int family, const char *loopback) {
     ck_assert_uint_eq(count_matches(s, TCP_ESTABLISHED, p.client_port,
                                     p.listen_port, loopback, family),
                       1);
+    /* One process made all three: its group owns them. */
+    uint64_t owner = cgroup_of(s, TCP_LISTEN, p.listen_port, 0);
+    ck_assert_uint_ne(owner, 0);
+    uint64_t own = own_cgroup_id();
+    if (own != 0)
+      ck_assert_uint_eq(owner, own);
+    ck_assert_uint_eq(
+        cgroup_of(s, TCP_ESTABLISHED, p.client_port, p.listen_port), owner);
+    ck_assert_uint_eq(
+        cgroup_of(s, TCP_ESTABLISHED, p.listen_port, p.client_port), owner);
   }
 
   /* Only the listening state asked for. */
@@ -557,6 +796,7 @@ static Suite *sock_diag_suite(void) {
   tcase_add_test(tc, two_tcp4_sockets);
   tcase_add_test(tc, tcp6_socket_then_done);
   tcase_add_test(tc, protocol_comes_from_request);
+  tcase_add_test(tc, older_tcp_request_type);
   tcase_add_test(tc, done_alone);
   tcase_add_test(tc, done_without_error_int);
   tcase_add_test(tc, done_carrying_error);
@@ -577,6 +817,17 @@ static Suite *sock_diag_suite(void) {
   tcase_add_test(tc, visitor_stops);
   tcase_add_test(tc, noop_and_unknown_types_skipped);
   tcase_add_test(tc, empty_buffer);
+  tcase_add_test(tc, cgroup_id_parsed);
+  tcase_add_test(tc, attributes_without_cgroup_id);
+  tcase_add_test(tc, last_attribute_unpadded);
+  tcase_add_test(tc, cgroup_id_flag_bits_ignored);
+  tcase_add_test(tc, cgroup_id_too_short);
+  tcase_add_test(tc, cgroup_id_too_long);
+  tcase_add_test(tc, cgroup_id_cut_by_message_end);
+  tcase_add_test(tc, attribute_header_cut_short);
+  tcase_add_test(tc, attribute_length_below_header);
+  tcase_add_test(tc, attribute_length_past_message);
+  tcase_add_test(tc, malformed_attribute_after_visitor_stopped);
   suite_add_tcase(s, tc);
 
   TCase *live = tcase_create("live");
