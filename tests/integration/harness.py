@@ -1642,3 +1642,170 @@ class SocketProcess:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+# --------------------------------------------------------------------------
+# NAT (issue 12): nftables rules, the conntrack table, the NAT series
+
+NAT_METRICS = ("collectd_ephemeral_ports_nat_used",
+               "collectd_ephemeral_ports_nat_total",
+               "collectd_ephemeral_ports_nat_usage_ratio")
+CONNTRACK_COUNTERS = {
+    "insert_failed": "collectd_ephemeral_ports_conntrack_insert_failed_total",
+    "drop": "collectd_ephemeral_ports_conntrack_drop_total"}
+NAT_TOOLS = {"nft": "nftables", "conntrack": "conntrack"}
+
+
+def require_nat_tools():
+    for tool, package in NAT_TOOLS.items():
+        if shutil.which(tool) is None:
+            raise TestSkip("needs %s (Debian package %s)" % (tool, package))
+
+
+def nft_load(ruleset, prefix=()):
+    """Loads an nftables ruleset (`nft -f` syntax) in the namespace that the
+    command prefix runs programs in (the current one without a prefix)."""
+    result = subprocess.run(list(prefix) + ["nft", "-f", "-"], input=ruleset,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    if result.returncode != 0:
+        fail("nft -f failed (%d): %s\n%s" % (result.returncode,
+                                             result.stdout.strip(), ruleset))
+
+
+def nft_counters(family, table, chain, prefix=()):
+    """The packet counts of the counters in one chain, in rule order."""
+    listing = run(list(prefix) + ["nft", "list", "chain", family, table,
+                                  chain]).stdout
+    return [int(n) for n in re.findall(r"counter packets (\d+)", listing)]
+
+
+class ConntrackEntry:
+    """One line of `conntrack -L`: protocol, and the original and reply
+    tuples, each (source, destination, source port, destination port)."""
+
+    def __init__(self, protocol, original, reply):
+        self.protocol = protocol
+        self.original = original
+        self.reply = reply
+
+    def source_translated(self):
+        """The plugin's rule: the reply's destination differs from the
+        original source (address or port)."""
+        return (self.reply[1], self.reply[3]) != \
+            (self.original[0], self.original[2])
+
+    def __repr__(self):
+        return "%s %s -> reply %s" % (self.protocol, self.original,
+                                      self.reply)
+
+
+def conntrack_output(argv, prefix=()):
+    """stdout of `conntrack ARGV...` (it writes its summary to stderr,
+    which must not land among the entries)."""
+    result = subprocess.run(list(prefix) + ["conntrack"] + list(argv),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    if result.returncode != 0:
+        fail("conntrack %s failed (%d): %s" % (" ".join(argv),
+                                               result.returncode,
+                                               result.stderr.strip()))
+    return result.stdout
+
+
+def conntrack_entries(prefix=()):
+    """The TCP and UDP entries of `conntrack -L` (both families)."""
+    entries = []
+    for line in conntrack_output(["-L"], prefix).splitlines():
+        words = line.split()
+        if not words or words[0] not in ("tcp", "udp"):
+            continue
+        fields = {"src": [], "dst": [], "sport": [], "dport": []}
+        for word in words:
+            name, _, value = word.partition("=")
+            if name in fields:
+                fields[name].append(value)
+        check(all(len(values) == 2 for values in fields.values()),
+              "conntrack -L line without two tuples: %r" % line)
+        tuples = [(fields["src"][i], fields["dst"][i], int(fields["sport"][i]),
+                   int(fields["dport"][i])) for i in (0, 1)]
+        entries.append(ConntrackEntry(words[0], tuples[0], tuples[1]))
+    return entries
+
+
+def conntrack_stat_sums(prefix=()):
+    """`conntrack -S` summed over the CPUs: {"insert_failed": n, ...}."""
+    sums = {}
+    for line in conntrack_output(["-S"], prefix).splitlines():
+        for name, value in re.findall(r"(\w+)=(\d+)", line):
+            if name != "cpu":
+                sums[name] = sums.get(name, 0) + int(value)
+    return sums
+
+
+def nat_destination_label(protocol, address, port):
+    """The plugin_instance of a NAT key: "127.0.0.1:8080", "[::1]:8080",
+    "udp:127.0.0.1:5353"."""
+    endpoint = ("[%s]:%d" if ":" in address else "%s:%d") % (address, port)
+    return ("udp:" if protocol == "udp" else "") + endpoint
+
+
+def conntrack_nat_usage(entries, port_range):
+    """{(destination label, translated source): used} as the plugin counts
+    from these entries: the source-translated ones whose translated port
+    lies in port_range ((low, high)), per key."""
+    usage = {}
+    for entry in entries:
+        if not entry.source_translated() or \
+                not port_range[0] <= entry.reply[3] <= port_range[1]:
+            continue
+        key = (nat_destination_label(entry.protocol, entry.reply[0],
+                                     entry.reply[2]), entry.reply[1])
+        usage[key] = usage.get(key, 0) + 1
+    return usage
+
+
+def nat_samples(samples, instance=HOSTNAME):
+    """{(destination, source): {"used": (value, ts), "total": ...,
+    "usage_ratio": ...}} of the ephemeral_ports_nat series of one host."""
+    result = {}
+    for name in NAT_METRICS:
+        field = name[len("collectd_ephemeral_ports_nat_"):]
+        for (key_name, labels), found in samples.items():
+            label_map = dict(labels)
+            if key_name != name or label_map.get("instance") != instance:
+                continue
+            check(set(label_map) == {"ephemeral_ports_nat", "type",
+                                     "instance"},
+                  "unexpected labels on %s: %r" % (name, labels))
+            key = (label_map["ephemeral_ports_nat"], label_map["type"])
+            result.setdefault(key, {})[field] = found
+    return result
+
+
+def nat_values(samples, instance=HOSTNAME):
+    """{(destination, source): (used, total, usage_ratio)}"""
+    result = {}
+    for key, fields in nat_samples(samples, instance).items():
+        check(set(fields) == {"used", "total", "usage_ratio"},
+              "NAT key %r has only %r" % (key, sorted(fields)))
+        result[key] = tuple(fields[f][0]
+                            for f in ("used", "total", "usage_ratio"))
+    return result
+
+
+def expected_nat_values(usage, total):
+    """nat_values' form of {key: used} with the pool size total."""
+    return {key: (float(used), float(total), format_ratio(used / total))
+            for key, used in usage.items()}
+
+
+def nat_part_samples(samples, instance=HOSTNAME):
+    """{"scrape_success": (value, ts), "insert_failed": ..., "drop": ...}:
+    the NAT part's scrape_success and the conntrack counters present."""
+    found = {"scrape_success": samples.get((SCRAPE_SUCCESS, tuple(sorted(
+        {"ephemeral_port_exporter": "nat", "instance": instance}.items()))))}
+    for field, name in CONNTRACK_COUNTERS.items():
+        found[field] = samples.get((name, (("instance", instance),)))
+    return {field: value for field, value in found.items()
+            if value is not None}
