@@ -20,9 +20,13 @@ watches a change, so no read sees them half built.
                    exactly the SYNs that found no port (an nft counter on
                    SYNs minus the five that got one), between two reads.
   masquerade       `masquerade to :43000-43004`: the source is lo's global
-                   address 192.0.2.1.
-  ipv6             `snat to [2001:db8::2]:45000-45004` for ::1: the key is
-                   "[::1]:8080", type "2001:db8::2".
+                   address 192.0.2.1 (masquerade takes a global-scope
+                   address, which 127/8 cannot be; it lives on lo of the
+                   scenario's own namespace, and the test only connects
+                   to 127.0.0.1).
+  ipv6             `snat to [::1]:45000-45004` for ::1 (the port alone is
+                   translated; traffic stays on ::1): the key is
+                   "[::1]:8080", type "::1".
   udp              UDP to 127.0.0.1:5353 through `snat to
                    127.0.0.3:42000-42004`, and one TCP flow to the same
                    address and port: two keys, "udp:127.0.0.1:5353" (five
@@ -326,22 +330,18 @@ def masquerade():
 
 
 IPV6_RANGE = (45000, 45004)
-IPV6_SOURCE = "2001:db8::2"
+IPV6_SOURCE = "::1"
 IPV6_RULES = """
 table ip6 nat {
   chain post {
     type nat hook postrouting priority 100;
-    ip6 daddr ::1 tcp dport 8080 snat to [2001:db8::2]:45000-45004
+    ip6 daddr ::1 tcp dport 8080 snat to [::1]:45000-45004
   }
 }
 """
 
 
 def ipv6():
-    # nf_nat's source must be local for the replies to come back.
-    h.run(["ip", "-6", "addr", "add", IPV6_SOURCE + "/128", "dev", "lo",
-           "nodad"])
-
     def build(flows):
         listening = flows.listener(8080, socket.AF_INET6)
         for _ in range(3):
