@@ -1168,6 +1168,38 @@ import json  # noqa: E402
 import select  # noqa: E402
 
 CGROUP_USED = "collectd_ephemeral_ports_cgroup_used"
+# What collectd logs, once, where it sees no cgroup2 mount (under `ip netns
+# exec`, which mounts a fresh /sys): no owner can be named.
+NO_CGROUP2_INFO = ('ephemeral_ports plugin: cgroup: /proc/self/mountinfo: '
+                   'no cgroup2 mount: every pool port counts under '
+                   '"unknown", a TIME_WAIT socket\'s under "time_wait"')
+
+
+def unnamed_owners(pool, time_wait, unknown, udp_held):
+    """The per-cgroup series {(group, type): ports} where no owner can be
+    named, after checking the test's own sets against ss -tan: time_wait
+    the in-pool TIME-WAIT ports, unknown the other in-pool ports (TCP),
+    udp_held the in-pool UDP ports.  A group holding no port is not
+    reported."""
+    table = ss_tcp()
+    check_equal({s.local_port for s in table if s.local_port in pool
+                 and s.state == "TIME-WAIT"}, time_wait,
+                "in-pool TIME-WAIT ports in ss -tan")
+    check_equal({s.local_port for s in table if s.local_port in pool
+                 and s.state != "TIME-WAIT"}, unknown,
+                "in-pool ports of other states in ss -tan")
+    return {key: n for key, n in ((("unknown", ""), len(unknown)),
+                                  (("time_wait", ""), len(time_wait)),
+                                  (("unknown", "udp"), len(udp_held)))
+            if n > 0}
+
+
+def check_no_cgroup2_info(collectd):
+    """The premise of every test that expects all owners under unknown and
+    time_wait: collectd said, once, that it sees no cgroup2 mount."""
+    lines = [line for line in plugin_log_lines(collectd.log_lines(), "info")
+             if NO_CGROUP2_INFO in line]
+    check_equal(len(lines), 1, "INFO lines saying %r" % NO_CGROUP2_INFO)
 CGROUP_PSEUDO_NAMES = ("unknown", "time_wait")
 CGROUP_NAME_MAX = 127  # collectd's instance fields
 

@@ -80,10 +80,6 @@ ERROR_PREFIX = 'ephemeral_ports plugin: network namespace "%s": '
 RECOVERED = ERROR_PREFIX + "reading recovered"
 EXPIRY_TIMEOUT_S = 10.0
 FREED_TIMEOUT_S = 15.0
-NO_CGROUP2_INFO = ('ephemeral_ports plugin: cgroup: /proc/self/mountinfo: '
-                   'no cgroup2 mount: every pool port counts under '
-                   '"unknown", a TIME_WAIT socket\'s under "time_wait"')
-
 # The process that holds an unnamed namespace.  It dies with the scenario
 # (PR_SET_PDEATHSIG) or when its stdin closes.
 HOLDER_CODE = r"""
@@ -382,7 +378,7 @@ def check_reading(samples, namespace, options, what):
 def cgroup_usage(tcp, udp, pool, bound_only):
     """{(plugin_instance, type): used} of the per-cgroup series, from ss -tan
     (and ss -uan, unless udp is None) and the bound-only ports.  `ip netns
-    exec` gave collectd a /sys without the cgroup2 mount (NO_CGROUP2_INFO
+    exec` gave collectd a /sys without the cgroup2 mount (h.NO_CGROUP2_INFO
     says so), and that is what it sees in every namespace it enters: no
     owner can be named, so every pool port counts under "unknown", a
     TIME_WAIT socket's under "time_wait" (a port held by both counts for
@@ -397,14 +393,6 @@ def cgroup_usage(tcp, udp, pool, bound_only):
         usage[("unknown", "udp")] = len({s.local_port for s in udp
                                          if s.local_port in pool})
     return {key: float(n) for key, n in usage.items() if n > 0}
-
-
-def check_no_cgroup2_info(collectd):
-    """The premise of cgroup_usage: collectd logged, once, that it sees no
-    cgroup2 mount."""
-    lines = [line for line in h.plugin_log_lines(collectd.log_lines(), "info")
-             if NO_CGROUP2_INFO in line]
-    h.check_equal(len(lines), 1, "INFO lines saying %r" % NO_CGROUP2_INFO)
 
 
 def is_of_scene(host, scene):
@@ -725,7 +713,7 @@ def all_namespaces():
             collectd.start_and_wait_ready()
             hosts = [ns.host for ns in scene.namespaces]
             samples = h.wait_for_fresh_hosts(collectd, hosts, built_at)
-            check_no_cgroup2_info(collectd)
+            h.check_no_cgroup2_info(collectd)
             for ns in scene.namespaces:
                 check_reading(samples, ns, options, "AllNetNamespaces")
             view = h.host_view(samples, c.host)
@@ -770,7 +758,7 @@ def names():
             except h.TestFailure:
                 check_hosts(h.scrape(), scene)  # says which name is wrong
                 raise
-            check_no_cgroup2_info(collectd)
+            h.check_no_cgroup2_info(collectd)
             for ns in scene.namespaces:
                 check_reading(samples, ns, options, "named")
             check_hosts(samples, scene)
@@ -800,7 +788,7 @@ def configured():
             collectd.start_and_wait_ready()
             hosts = [ns.host for ns in scene.namespaces]
             samples = h.wait_for_fresh_hosts(collectd, hosts, built_at)
-            check_no_cgroup2_info(collectd)
+            h.check_no_cgroup2_info(collectd)
             for ns in scene.namespaces:
                 check_reading(samples, ns, options, "NetNamespace")
             check_hosts(samples, scene, only_these=True)
@@ -875,7 +863,7 @@ def come_and_go():
             built_at = time.time()
             hosts = [ns.host for ns in scene.namespaces]
             samples = h.wait_for_fresh_hosts(collectd, hosts, built_at)
-            check_no_cgroup2_info(collectd)
+            h.check_no_cgroup2_info(collectd)
             for ns in scene.namespaces:
                 check_reading(samples, ns, options, "made after the start")
             check_hosts(samples, scene)

@@ -47,10 +47,6 @@ CLIENTS = 3
 USER, GROUP = "nobody", "nogroup"
 CAP_MESSAGE = ("ephemeral_ports plugin: other network namespaces cannot be "
                "measured: entering one needs CAP_SYS_ADMIN (")
-NO_CGROUP2_INFO = ('ephemeral_ports plugin: cgroup: /proc/self/mountinfo: '
-                   'no cgroup2 mount: every pool port counts under '
-                   '"unknown", a TIME_WAIT socket\'s under "time_wait"')
-
 
 def drop_privileges_prefix():
     if shutil.which("setpriv") is None:
@@ -130,14 +126,6 @@ def check_own_reading(samples, sockets, bound, what):
                   "%s %s" % (h.CGROUP_USED, what))
 
 
-def check_no_cgroup2_info(collectd):
-    """The premise of check_own_reading's cgroup series: collectd logged,
-    once, that it sees no cgroup2 mount."""
-    lines = [line for line in h.plugin_log_lines(collectd.log_lines(), "info")
-             if NO_CGROUP2_INFO in line]
-    h.check_equal(len(lines), 1, "INFO lines saying %r" % NO_CGROUP2_INFO)
-
-
 def unprivileged_auto():
     prefix, uid, gid = drop_privileges_prefix()
     with h.TempDir() as tmp:
@@ -149,7 +137,7 @@ def unprivileged_auto():
                 collectd.start_and_wait_ready()
                 check_unprivileged(collectd.process.pid, uid, gid)
                 samples = h.wait_for_fresh_read(collectd, time.time())
-                check_no_cgroup2_info(collectd)
+                h.check_no_cgroup2_info(collectd)
                 check_own_reading(samples, sockets, bound, "as nobody")
                 lines = collectd.log_lines()
                 for severity in ("error", "warning"):
@@ -195,7 +183,7 @@ def unprivileged_all_namespaces():
                 check_unprivileged(collectd.process.pid, uid, gid)
                 samples = h.wait_for_fresh_read(collectd, time.time())
                 own = h.host_view(samples, h.HOSTNAME)
-                check_no_cgroup2_info(collectd)
+                h.check_no_cgroup2_info(collectd)
                 check_own_reading(own, sockets, bound, "as nobody")
                 # Three reads more: still one ERROR.
                 samples = h.wait_for_fresh_read(collectd, time.time() + 2)

@@ -52,10 +52,6 @@ CARBON_LINE_PORT = 2003
 CARBON_QUERY_PORT = 7002
 WATCHED_CLOSED_PORT = 22
 UDP_UNCONNECTED_PORT = 5353
-NO_CGROUP2_INFO = ('ephemeral_ports plugin: cgroup: /proc/self/mountinfo: '
-                   'no cgroup2 mount: every pool port counts under '
-                   '"unknown", a TIME_WAIT socket\'s under "time_wait"')
-
 SNIPPET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                        "contrib", "graphite", "write_graphite.conf")
 ROOT = ("collectd", h.HOSTNAME)  # Prefix "collectd." and the host
@@ -248,7 +244,7 @@ def scenario():
                     h.log("write_graphite connected from port %d"
                           % connection_port)
                     samples = h.wait_for_read_after(collectd, connected_at)
-                    check_no_cgroup2_info(collectd)
+                    h.check_no_cgroup2_info(collectd)
                     check_series(whisper, carbon, mix, connection_port,
                                  connected_at, samples)
             finally:
@@ -256,14 +252,6 @@ def scenario():
         h.check_equal([line for line in h.read_text(carbon.log_path)
                        .splitlines() if "Traceback" in line or
                        "rror" in line], [], "carbon-cache errors")
-
-
-def check_no_cgroup2_info(collectd):
-    """The premise of the cgroup series check_series expects: collectd
-    logged, once, that it sees no cgroup2 mount."""
-    lines = [line for line in h.plugin_log_lines(collectd.log_lines(), "info")
-             if NO_CGROUP2_INFO in line]
-    h.check_equal(len(lines), 1, "INFO lines saying %r" % NO_CGROUP2_INFO)
 
 
 def check_series(whisper, carbon, mix, connection_port, connected_at,
@@ -300,20 +288,9 @@ def check_series(whisper, carbon, mix, connection_port, connected_at,
     udp_open[WATCHED_CLOSED_PORT] = 0  # WatchPort watches UDP ports too
     # No owner can be named (check_no_cgroup2_info): every pool port counts
     # under unknown, the TIME_WAIT socket's under time_wait.
-    tcp_table = h.ss_tcp()
-    time_wait = {mix.time_wait_port}
-    h.check_equal({s.local_port for s in tcp_table if s.local_port in POOL
-                   and s.state == "TIME-WAIT"}, time_wait,
-                  "in-pool TIME-WAIT ports in ss -tan")
     unknown = ({h.local_port(sock) for sock in mix.tcp} & POOL) | {
         connection_port}
-    h.check_equal({s.local_port for s in tcp_table if s.local_port in POOL
-                   and s.state != "TIME-WAIT"}, unknown,
-                  "in-pool ports of other states in ss -tan")
-    cgroups = {key: n for key, n in ((("unknown", ""), len(unknown)),
-                                     (("time_wait", ""), len(time_wait)),
-                                     (("unknown", "udp"), len(udp_held)))
-               if n > 0}  # a group holding no port is not reported
+    cgroups = h.unnamed_owners(POOL, {mix.time_wait_port}, unknown, udp_held)
     # The same read, as write_prometheus serves it.
     h.check_pool_values(samples, used, TOTAL, "write_prometheus")
     h.check_equal({key: value for key, (value, _)

@@ -57,10 +57,6 @@ DEBIAN_TYPES_DB = "/usr/share/collectd/types.db"
 
 UDP_UNCONNECTED_PORT = 40003
 WATCHED_CLOSED_PORT = 22
-NO_CGROUP2_INFO = ('ephemeral_ports plugin: cgroup: /proc/self/mountinfo: '
-                   'no cgroup2 mount: every pool port counts under '
-                   '"unknown", a TIME_WAIT socket\'s under "time_wait"')
-
 CONTRIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                        "contrib", "influxdb")
 INFLUXDB_SNIPPET = os.path.join(CONTRIB, "influxdb.conf.snippet")
@@ -326,14 +322,6 @@ def scenario():
                       "reporting")
 
 
-def check_no_cgroup2_info(collectd):
-    """The premise of the cgroup series check_values expects: collectd
-    logged, once, that it sees no cgroup2 mount."""
-    lines = [line for line in h.plugin_log_lines(collectd.log_lines(), "info")
-             if NO_CGROUP2_INFO in line]
-    h.check_equal(len(lines), 1, "INFO lines saying %r" % NO_CGROUP2_INFO)
-
-
 def check_values(collectd, influxd, mix):
     deadline = time.monotonic() + 15
     while True:
@@ -376,20 +364,9 @@ def check_values(collectd, influxd, mix):
                   (V4_CLIENTS + V6_CLIENTS, 1), "ss established, time_wait")
     # No owner can be named (check_no_cgroup2_info): every pool port counts
     # under unknown, the TIME_WAIT socket's under time_wait.
-    check_no_cgroup2_info(collectd)
-    tcp_table = h.ss_tcp()
-    time_wait = {mix.time_wait_port}
-    h.check_equal({s.local_port for s in tcp_table if s.local_port in POOL
-                   and s.state == "TIME-WAIT"}, time_wait,
-                  "in-pool TIME-WAIT ports in ss -tan")
+    h.check_no_cgroup2_info(collectd)
     unknown = {h.local_port(sock) for sock in mix.tcp} & POOL
-    h.check_equal({s.local_port for s in tcp_table if s.local_port in POOL
-                   and s.state != "TIME-WAIT"}, unknown,
-                  "in-pool ports of other states in ss -tan")
-    cgroups = {key: n for key, n in ((("unknown", ""), len(unknown)),
-                                     (("time_wait", ""), len(time_wait)),
-                                     (("unknown", "udp"), len(udp_held)))
-               if n > 0}  # a group holding no port is not reported
+    cgroups = h.unnamed_owners(POOL, {mix.time_wait_port}, unknown, udp_held)
     expected = expected_series(len(tcp_held), len(udp_held), tcp_open,
                                udp_open, destinations, states, cgroups)
 
