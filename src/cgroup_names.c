@@ -22,6 +22,8 @@ enum { ENTRY_FREE, ENTRY_ASKED, ENTRY_FOUND, ENTRY_GONE };
 typedef struct {
   uint64_t id;
   uint32_t last_read; /* the read that last asked for it */
+  uint32_t verified;  /* ENTRY_FOUND: the read that last saw it still there */
+  char *path;         /* ENTRY_FOUND: below the mount, for verifying */
   uint32_t pass;      /* ENTRY_ASKED: the walk's pass that must end first */
   uint8_t state;
   char name[CGROUP_NAME_SIZE];
@@ -97,6 +99,8 @@ void cgroup_names_free(cgroup_names_t *names) {
     return;
   free(names->mount_path);
   free(names->mount_root);
+  for (size_t i = 0; i < names->capacity; i++)
+    free(names->slots[i].path);
   free(names->slots);
   cgroup_walk_free(&names->walk);
   free(names);
@@ -148,6 +152,8 @@ static int grow(cgroup_names_t *names) {
  * entries after it in its run move back where their probe finds them. */
 static void remove_at(cgroup_names_t *names, size_t i) {
   size_t mask = names->capacity - 1;
+  free(names->slots[i].path);
+  names->slots[i].path = NULL;
   if (names->slots[i].state == ENTRY_ASKED)
     names->asked--;
   names->count--;
@@ -223,6 +229,9 @@ static void record(cgroup_names_t *names, entry_t *entry, const char *path) {
     snprintf(full, sizeof(full), "%s", path[0] != '\0' ? path : "/");
   cgroup_name_format(full, entry->name);
   entry->state = ENTRY_FOUND;
+  entry->verified = names->read;
+  /* Without it the group is not verified again: it keeps its name. */
+  entry->path = strdup(path[0] == '/' ? path + 1 : path);
   names->asked--;
 }
 
@@ -333,6 +342,31 @@ static int resolve_by_walk(cgroup_names_t *names, int mount_fd) {
     }
   }
   return 0;
+}
+
+int cgroup_names_verify(cgroup_names_t *names, uint64_t id) {
+  if (pseudo_name(id, NULL) == 0)
+    return 0;
+  entry_t *entry = names->has_mount ? lookup(names, id) : NULL;
+  if (entry == NULL || entry->state != ENTRY_FOUND)
+    return entry != NULL && entry->state == ENTRY_GONE ? -ENOENT : -EAGAIN;
+  if (entry->verified == names->read || entry->path == NULL)
+    return 0;
+  char full[2 * PATH_MAX];
+  snprintf(full, sizeof(full), "%s/%s", names->mount_path, entry->path);
+  uint64_t check;
+  int mount_id;
+  int rc = cgroup_dir_id(AT_FDCWD, full, &check, &mount_id, NULL);
+  if (rc == 0 && check == id) {
+    entry->verified = names->read;
+    return 0;
+  }
+  if (rc != 0 && is_transient(-rc))
+    return 0; /* cannot tell now: the next read asks again */
+  entry->state = ENTRY_GONE;
+  free(entry->path);
+  entry->path = NULL;
+  return -ENOENT;
 }
 
 int cgroup_names_resolve(cgroup_names_t *names, char *err, size_t err_size) {

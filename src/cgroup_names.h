@@ -69,6 +69,13 @@ int cgroup_names_lookup(cgroup_names_t *names, uint64_t id, char *name);
  * be opened or is not a cgroup2 tree (they stay asked for). */
 int cgroup_names_resolve(cgroup_names_t *names, char *err, size_t err_size);
 
+/* Whether the group id was named for is still there, at that path: once
+ * per read it looks (one name_to_handle_at), so that a group removed, or
+ * moved, after it was named counts as gone. Returns 0 (there, a pseudo
+ * group, or not known how to look), -ENOENT (gone, now for good), or
+ * -EAGAIN when id has no name yet. */
+int cgroup_names_verify(cgroup_names_t *names, uint64_t id);
+
 /* 0 while ids are resolved by open_by_handle_at, else the errno that made
  * it give up for the walk (EPERM without CAP_DAC_READ_SEARCH), for the
  * caller to say once how paths are found. */

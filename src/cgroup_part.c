@@ -15,7 +15,8 @@
 #include <syslog.h>
 
 #define UNKNOWN_REASON                                                         \
-  "every pool port counts under \"" CGROUP_NAME_UNKNOWN "\""
+  "every pool port counts under \"" CGROUP_NAME_UNKNOWN                        \
+  "\", a TIME_WAIT socket's under \"" CGROUP_NAME_TIME_WAIT "\""
 
 int cgroup_part_init(collector_t *c) {
   unsigned top = c->opts->top_cgroups;
@@ -162,24 +163,38 @@ static bool is_pseudo(uint64_t id) {
   return id == CGROUP_ID_UNKNOWN || id == CGROUP_ID_TIME_WAIT;
 }
 
-/* A real group whose name a pseudo group, or a group of smaller id, has
- * too gets "-<id>": the same group keeps the same name read after read. */
-static void make_unique(cgroup_reading_t *out, const uint64_t *ids, size_t n,
-                        size_t i) {
-  if (is_pseudo(ids[i]))
-    return;
-  for (size_t j = 0; j < n; j++) {
-    if (j == i || strcmp(out[j].name, out[i].name) != 0 ||
-        (!is_pseudo(ids[j]) && ids[j] > ids[i]))
+static void name_of(collector_t *c, uint64_t id, char *name);
+
+/* A real group whose name a pseudo group has, or a group of smaller id
+ * counted in this read, gets "-<id>": the same group keeps the same name
+ * read after read, and two series never share one. */
+static bool name_taken(collector_t *c, const cgroup_usage_t *usage,
+                       const char *name, uint64_t id) {
+  if (strcmp(name, CGROUP_NAME_UNKNOWN) == 0 ||
+      strcmp(name, CGROUP_NAME_TIME_WAIT) == 0)
+    return true;
+  char other[CGROUP_NAME_SIZE];
+  for (size_t i = 0; i < cgroup_usage_count(usage); i++) {
+    const cgroup_count_t *group = cgroup_usage_at(usage, i);
+    if (group->id >= id || group->ports == 0 || is_pseudo(group->id))
       continue;
-    char suffix[24];
-    int len = snprintf(suffix, sizeof(suffix), "-%" PRIu64, ids[i]);
-    size_t keep = strlen(out[i].name);
-    if (keep + (size_t)len >= CGROUP_NAME_SIZE)
-      keep = CGROUP_NAME_SIZE - 1 - (size_t)len;
-    snprintf(out[i].name + keep, CGROUP_NAME_SIZE - keep, "%s", suffix);
-    return;
+    name_of(c, group->id, other);
+    if (strcmp(other, name) == 0)
+      return true;
   }
+  return false;
+}
+
+static void make_unique(collector_t *c, const cgroup_usage_t *usage, char *name,
+                        uint64_t id) {
+  if (is_pseudo(id) || !name_taken(c, usage, name, id))
+    return;
+  char suffix[24];
+  int len = snprintf(suffix, sizeof(suffix), "-%" PRIu64, id);
+  size_t keep = strlen(name);
+  if (keep + (size_t)len >= CGROUP_NAME_SIZE)
+    keep = CGROUP_NAME_SIZE - 1 - (size_t)len;
+  snprintf(name + keep, CGROUP_NAME_SIZE - keep, "%s", suffix);
 }
 
 static void name_of(collector_t *c, uint64_t id, char *name) {
@@ -205,6 +220,27 @@ static void remember(reported_cgroups_t *reported, const cgroup_reading_t *out,
   }
 }
 
+/* The busiest groups, after folding into unknown those that were removed
+ * since they were named (a removed group's sockets live on without it). */
+static size_t top_groups(collector_t *c, cgroup_usage_t *usage, size_t n) {
+  size_t count = cgroup_usage_top(usage, c->cgroup_top, n);
+  if (c->cgroup_names == NULL)
+    return count;
+  /* Each fold can bring a group into the top that was not verified yet;
+   * a few rounds are plenty (a group is verified once per read). */
+  for (int round = 0; round < 4; round++) {
+    size_t gone = 0;
+    for (size_t i = 0; i < count; i++)
+      if (cgroup_names_verify(c->cgroup_names, c->cgroup_top[i].id) == -ENOENT)
+        c->unnamed[gone++] = c->cgroup_top[i].id;
+    if (gone == 0 ||
+        cgroup_usage_fold(usage, c->unnamed, gone, CGROUP_ID_UNKNOWN) != 0)
+      break;
+    count = cgroup_usage_top(usage, c->cgroup_top, n);
+  }
+  return count;
+}
+
 size_t cgroup_part_reading(collector_t *c, target_t *t, size_t index,
                            const cgroup_reading_t **readings) {
   size_t top_n = c->opts->top_cgroups;
@@ -217,20 +253,25 @@ size_t cgroup_part_reading(collector_t *c, target_t *t, size_t index,
     collector_log(c, LOG_WARNING,
                   "cgroup: out of memory: groups not named "
                   "yet are reported under their own names later");
-  size_t count = cgroup_usage_top(usage, c->cgroup_top, top_n);
+  size_t count = top_groups(c, usage, top_n);
   for (size_t i = 0; i < count; i++) {
     ids[i] = c->cgroup_top[i].id;
     out[i].used = c->cgroup_top[i].ports;
     name_of(c, ids[i], out[i].name);
+    make_unique(c, usage, out[i].name, ids[i]);
   }
-  for (size_t i = 0; i < count; i++)
-    make_unique(out, ids, count, i);
   reported_cgroups_t *reported = &t->reported_cgroups[index];
   size_t n = count;
   for (size_t i = 0; i < reported->count; i++) {
     const reported_cgroup_t *was = &reported->groups[i];
     const cgroup_count_t *now = cgroup_usage_find(usage, was->id);
     if (now != NULL && now->in_top)
+      continue;
+    /* Its old name may be a top group's now: that series is sent. */
+    bool sent = false;
+    for (size_t j = 0; j < count && !sent; j++)
+      sent = strcmp(out[j].name, was->name) == 0;
+    if (sent)
       continue;
     ids[n] = was->id;
     out[n].used = now != NULL ? now->ports : 0;

@@ -279,6 +279,9 @@ size_t cgroup_usage_top(cgroup_usage_t *usage, cgroup_count_t *top, size_t n) {
   size_t found = 0;
   if (n == 0)
     return 0;
+  /* Chosen anew: a group of an earlier call in this read may be out now. */
+  for (size_t i = 0; i < usage->count; i++)
+    usage->groups[i].in_top = false;
   for (size_t i = 0; i < usage->count; i++) {
     const cgroup_count_t *entry = &usage->groups[i];
     if (entry->ports == 0 || (found == n && !busier(entry, &top[n - 1])))

@@ -73,7 +73,8 @@ int cgroup_usage_fold(cgroup_usage_t *usage, const uint64_t *ids, size_t n,
                       uint64_t into);
 
 /* Copies the n busiest groups into top, busiest first, ties by ascending
- * id, marks them in_top, and returns how many there were (at most n).
+ * id, marks them in_top (and only them: an earlier call's marks go), and
+ * returns how many there were (at most n).
  * Groups that count 0 ports (folded away) are never chosen. */
 size_t cgroup_usage_top(cgroup_usage_t *usage, cgroup_count_t *top, size_t n);
 

@@ -217,19 +217,14 @@ static cdtime_t read_started;
 /* The host of the reading being dispatched. */
 static char reading_host[DATA_MAX_NAME_LEN];
 
-static void dispatch(int metric, const char *plugin_instance,
-                     const char *type_instance, const gauge_t *values) {
+/* values: exactly the type's sources_num of them, gauges or, for a DERIVE
+ * type, counters. */
+static void dispatch_values(int metric, const char *plugin_instance,
+                            const char *type_instance, value_t *values) {
   const metric_type_t *type = &metric_types[metric];
   value_list_t vl = VALUE_LIST_INIT;
   vl.time = read_started;
-  value_t converted[METRIC_TYPE_MAX_SOURCES];
-  for (size_t i = 0; i < type->sources_num; i++)
-    /* The analyzer cannot see metric_types[] (another file), so it assumes
-     * a one-value call could meet a two-source type; callers pass exactly
-     * sources_num values. */
-    // NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign)
-    converted[i].gauge = values[i];
-  vl.values = converted;
+  vl.values = values;
   vl.values_len = type->sources_num;
   snprintf(vl.host, sizeof(vl.host), "%s", reading_host);
   snprintf(vl.plugin, sizeof(vl.plugin), "%s", type->name);
@@ -238,6 +233,26 @@ static void dispatch(int metric, const char *plugin_instance,
            plugin_instance);
   snprintf(vl.type_instance, sizeof(vl.type_instance), "%s", type_instance);
   plugin_dispatch_values(&vl);
+}
+
+/* The analyzer cannot see metric_types[] (another file), so it assumes a
+ * one-value call could meet a two-source type; callers pass exactly
+ * sources_num values. */
+static void dispatch(int metric, const char *plugin_instance,
+                     const char *type_instance, const gauge_t *gauges) {
+  value_t values[METRIC_TYPE_MAX_SOURCES];
+  for (size_t i = 0; i < metric_types[metric].sources_num; i++)
+    // NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign)
+    values[i].gauge = gauges[i];
+  dispatch_values(metric, plugin_instance, type_instance, values);
+}
+
+static void dispatch_counters(int metric, const derive_t *counters) {
+  value_t values[METRIC_TYPE_MAX_SOURCES];
+  for (size_t i = 0; i < metric_types[metric].sources_num; i++)
+    // NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign)
+    values[i].derive = counters[i];
+  dispatch_values(metric, "", "", values);
 }
 
 static gauge_t ratio(unsigned used, unsigned total) {
@@ -272,22 +287,6 @@ static void dispatch_destination(const top_entry_t *destination,
     return;
   dispatch(METRIC_DESTINATION, remote, local,
            (gauge_t[]){destination->count, ratio(destination->count, total)});
-}
-
-static void dispatch_counters(int metric, const derive_t *values) {
-  const metric_type_t *type = &metric_types[metric];
-  value_list_t vl = VALUE_LIST_INIT;
-  vl.time = read_started;
-  value_t converted[METRIC_TYPE_MAX_SOURCES];
-  for (size_t i = 0; i < type->sources_num; i++)
-    // NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign)
-    converted[i].derive = values[i];
-  vl.values = converted;
-  vl.values_len = type->sources_num;
-  snprintf(vl.host, sizeof(vl.host), "%s", reading_host);
-  snprintf(vl.plugin, sizeof(vl.plugin), "%s", type->name);
-  snprintf(vl.type, sizeof(vl.type), "%s", type->name);
-  plugin_dispatch_values(&vl);
 }
 
 /* NAT destinations, the conntrack counters, then the part's own

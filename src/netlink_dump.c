@@ -59,7 +59,8 @@ static int walk_message(netlink_walk_t *w, const struct nlmsghdr *nlh) {
     w->end_error = end_error(nlh);
     return w->end_error == -EBADMSG ? -EBADMSG : 0;
   }
-  if (nlh->nlmsg_type != w->type)
+  if (w->type == NETLINK_DUMP_ANY_TYPE ? nlh->nlmsg_type < NLMSG_MIN_TYPE
+                                       : nlh->nlmsg_type != w->type)
     return 0;
   bool visit = w->stopped == 0 && !w->interrupted;
   int rc = w->message(nlh, visit, w->ctx);

@@ -17,11 +17,17 @@
 typedef int (*netlink_message_fn)(const struct nlmsghdr *nlh, bool visit,
                                   void *ctx);
 
+/* As a dump's type: every message but the control ones (types below
+ * NLMSG_MIN_TYPE), for replies of more than one type that the message
+ * function tells apart (and skips those it does not know with 0). */
+#define NETLINK_DUMP_ANY_TYPE 0
+
 /* What a walk over the datagrams of one dump has seen so far. */
 typedef struct {
   uint32_t seq;
   uint32_t portid;
-  uint16_t type; /* the dump's messages; other types are skipped */
+  uint16_t type; /* the dump's messages, or NETLINK_DUMP_ANY_TYPE; other types
+                    are skipped */
   netlink_message_fn message;
   void *ctx;
   int stopped;      /* the visitor's non-zero return; no more visits */

@@ -1,5 +1,7 @@
 #include "sock_diag.h"
 
+#include "netlink_dump.h"
+
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
@@ -11,50 +13,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-
-/* The kernel never builds a dump datagram larger than 32 KiB. */
-#define SOCK_DIAG_BUFFER_SIZE 32768
-#define SOCK_DIAG_RCVBUF (1 << 20)
-/* A dump is produced inside our own recv calls, so a wait this long means
- * the kernel lost the dump; better an error than a stuck read thread. */
-#define SOCK_DIAG_RECV_TIMEOUT_S 10
 
 struct sock_diag {
-  struct mnl_socket *nl;
-  uint32_t portid;
-  uint32_t seq;
-  union {
-    struct nlmsghdr align;
-    char bytes[SOCK_DIAG_BUFFER_SIZE];
-  } buf;
+  netlink_dump_t *nl;
 };
 
-/* What a walk over the datagrams of one dump has seen so far. */
+/* Where a dump's sockets go. */
 typedef struct {
-  uint32_t seq;
-  uint32_t portid;
-  int protocol;
+  int protocol; /* the request's: inet_diag_msg does not carry it */
   inet_socket_visit_fn visit;
   void *ctx;
-  int stopped;      /* the visitor's non-zero return; no more visits */
-  bool interrupted; /* a message carried NLM_F_DUMP_INTR */
-  bool ended;       /* NLMSG_DONE or NLMSG_ERROR seen */
-  int end_error;    /* the kernel's negative errno at the end, or 0 */
-} dump_walk_t;
+} socket_walk_t;
 
 static void set_err(char *err, size_t err_size, const char *what, int error) {
   if (err != NULL && err_size > 0)
     snprintf(err, err_size, "sock_diag: %s: %s", what, strerror(error));
-}
-
-/* errno as a negative return; a receive timeout must not read as the
- * -EAGAIN that means "interrupted, retry". */
-static int negative_errno(void) {
-  if (errno == EAGAIN || errno == EWOULDBLOCK)
-    return -ETIMEDOUT;
-  return errno > 0 ? -errno : -EIO;
 }
 
 /* Finds INET_DIAG_CGROUP_ID among the attributes that follow the
@@ -85,7 +58,13 @@ static int parse_cgroup_id(const struct nlmsghdr *nlh, uint64_t *cgroup_id) {
   return 0;
 }
 
-static int visit_socket(dump_walk_t *w, const struct nlmsghdr *nlh) {
+/* One message of a dump: a socket, as SOCK_DIAG_BY_FAMILY or, for the
+ * older TCP-only request, TCPDIAG_GETSOCK; other types are skipped. A
+ * visitor's -EBADMSG would read as a malformed message; none returns it. */
+static int socket_message(const struct nlmsghdr *nlh, bool visit, void *ctx) {
+  if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY &&
+      nlh->nlmsg_type != TCPDIAG_GETSOCK)
+    return 0;
   if (nlh->nlmsg_len - NLMSG_HDRLEN < sizeof(struct inet_diag_msg))
     return -EBADMSG;
   const struct inet_diag_msg *msg = mnl_nlmsg_get_payload(nlh);
@@ -99,12 +78,13 @@ static int visit_socket(dump_walk_t *w, const struct nlmsghdr *nlh) {
   uint64_t cgroup_id = 0;
   if (parse_cgroup_id(nlh, &cgroup_id) != 0)
     return -EBADMSG;
-  if (w->stopped != 0 || w->interrupted)
+  if (!visit)
     return 0;
 
+  const socket_walk_t *sw = ctx;
   inet_socket_t sock = {
       .family = msg->idiag_family,
-      .protocol = (uint8_t)w->protocol,
+      .protocol = (uint8_t)sw->protocol,
       .state = msg->idiag_state,
       .local_port = ntohs(msg->id.idiag_sport),
       .remote_port = ntohs(msg->id.idiag_dport),
@@ -112,117 +92,18 @@ static int visit_socket(dump_walk_t *w, const struct nlmsghdr *nlh) {
   };
   memcpy(sock.local_addr, msg->id.idiag_src, addr_len);
   memcpy(sock.remote_addr, msg->id.idiag_dst, addr_len);
-  w->stopped = w->visit(&sock, w->ctx);
-  return 0;
-}
-
-/* The terminator's error: NLMSG_ERROR always carries one, NLMSG_DONE does
- * since Linux 4.x (an int, 0 or the dump's negative errno). */
-static int end_error(const struct nlmsghdr *nlh) {
-  size_t payload_len = nlh->nlmsg_len - NLMSG_HDRLEN;
-  int error;
-  if (payload_len < sizeof(error))
-    return nlh->nlmsg_type == NLMSG_DONE ? 0 : -EBADMSG;
-  memcpy(&error, mnl_nlmsg_get_payload(nlh), sizeof(error));
-  if (error > 0 || error < -4095)
-    return -EBADMSG;
-  return error;
-}
-
-/* Walks one datagram, updating w. Returns 0, or -EBADMSG when the datagram
- * cannot be walked (the rest of the dump is then unreliable). Messages of
- * another sequence or port id (a stale dump, a notification) are skipped.
- * libmnl's mnl_nlmsg_ok is not used: it casts nlmsg_len to int, so a
- * length >= 2 GiB passes its check. */
-static int walk_buffer(dump_walk_t *w, const void *buf, size_t len) {
-  const char *pos = buf;
-  while (len > 0 && !w->ended) {
-    if (len < NLMSG_HDRLEN)
-      return -EBADMSG;
-    const struct nlmsghdr *nlh = (const struct nlmsghdr *)pos;
-    if (nlh->nlmsg_len < NLMSG_HDRLEN || nlh->nlmsg_len > len)
-      return -EBADMSG;
-
-    if (nlh->nlmsg_seq == w->seq && nlh->nlmsg_pid == w->portid) {
-      if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
-        w->interrupted = true;
-      if (nlh->nlmsg_type == NLMSG_DONE || nlh->nlmsg_type == NLMSG_ERROR) {
-        w->ended = true;
-        w->end_error = end_error(nlh);
-        if (w->end_error == -EBADMSG)
-          return -EBADMSG;
-      } else if (nlh->nlmsg_type == SOCK_DIAG_BY_FAMILY ||
-                 nlh->nlmsg_type == TCPDIAG_GETSOCK) {
-        int rc = visit_socket(w, nlh);
-        if (rc != 0)
-          return rc;
-      }
-    }
-
-    size_t step = ((size_t)nlh->nlmsg_len + NLMSG_ALIGNTO - 1) &
-                  ~(size_t)(NLMSG_ALIGNTO - 1);
-    if (step >= len)
-      break;
-    pos += step;
-    len -= step;
-  }
-  return 0;
-}
-
-/* The outcome of a walk: the visitor's stop wins (the caller asked for
- * it), then the kernel's error, then an interruption. */
-static int walk_result(const dump_walk_t *w) {
-  if (w->stopped != 0)
-    return w->stopped;
-  if (w->ended && w->end_error != 0)
-    return w->end_error;
-  if (w->interrupted)
-    return -EAGAIN;
-  return w->ended ? 0 : 1;
+  return sw->visit(&sock, sw->ctx);
 }
 
 int sock_diag_parse_buffer(const void *buf, size_t len, uint32_t seq,
                            uint32_t portid, int protocol,
                            inet_socket_visit_fn visit, void *ctx) {
-  dump_walk_t w = {.seq = seq,
-                   .portid = portid,
-                   .protocol = protocol,
-                   .visit = visit,
-                   .ctx = ctx};
-  int rc = walk_buffer(&w, buf, len);
-  return rc != 0 ? rc : walk_result(&w);
-}
-
-static int diag_connect(sock_diag_t *diag, char *err, size_t err_size) {
-  struct mnl_socket *nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
-  if (nl == NULL) {
-    int rc = negative_errno();
-    set_err(err, err_size, "socket", -rc);
-    return rc;
-  }
-  if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) != 0) {
-    int rc = negative_errno();
-    set_err(err, err_size, "bind", -rc);
-    mnl_socket_close(nl);
-    return rc;
-  }
-  /* mnl_socket_setsockopt works at SOL_NETLINK; these are SOL_SOCKET. */
-  int fd = mnl_socket_get_fd(nl);
-  int size = SOCK_DIAG_RCVBUF;
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-  struct timeval timeout = {.tv_sec = SOCK_DIAG_RECV_TIMEOUT_S};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-
-  diag->nl = nl;
-  diag->portid = mnl_socket_get_portid(nl);
-  return 0;
-}
-
-static void diag_disconnect(sock_diag_t *diag) {
-  if (diag->nl != NULL)
-    mnl_socket_close(diag->nl);
-  diag->nl = NULL;
+  socket_walk_t sw = {protocol, visit, ctx};
+  netlink_walk_t w;
+  netlink_walk_begin(&w, seq, portid, NETLINK_DUMP_ANY_TYPE, socket_message,
+                     &sw);
+  int rc = netlink_walk_buffer(&w, buf, len);
+  return rc != 0 ? rc : netlink_walk_result(&w);
 }
 
 sock_diag_t *sock_diag_open(char *err, size_t err_size) {
@@ -232,10 +113,11 @@ sock_diag_t *sock_diag_open(char *err, size_t err_size) {
     errno = ENOMEM;
     return NULL;
   }
-  int rc = diag_connect(diag, err, err_size);
-  if (rc != 0) {
+  diag->nl = netlink_dump_open(NETLINK_SOCK_DIAG, "sock_diag", err, err_size);
+  if (diag->nl == NULL) {
+    int saved = errno;
     free(diag);
-    errno = -rc;
+    errno = saved;
     return NULL;
   }
   return diag;
@@ -244,7 +126,7 @@ sock_diag_t *sock_diag_open(char *err, size_t err_size) {
 void sock_diag_close(sock_diag_t *diag) {
   if (diag == NULL)
     return;
-  diag_disconnect(diag);
+  netlink_dump_close(diag->nl);
   free(diag);
 }
 
@@ -261,15 +143,17 @@ static void put_port_filter(struct nlmsghdr *nlh, uint16_t low, uint16_t high) {
   mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof(ops), ops);
 }
 
-static int send_request(sock_diag_t *diag, const sock_diag_query_t *query) {
-  union {
-    struct nlmsghdr align;
-    char bytes[NLMSG_SPACE(sizeof(struct inet_diag_req)) + MNL_ATTR_HDRLEN +
-               4 * sizeof(struct inet_diag_bc_op)];
-  } req = {0};
-  struct nlmsghdr *nlh = mnl_nlmsg_put_header(req.bytes);
+typedef union {
+  struct nlmsghdr align;
+  char bytes[NLMSG_SPACE(sizeof(struct inet_diag_req)) + MNL_ATTR_HDRLEN +
+             4 * sizeof(struct inet_diag_bc_op)];
+} request_t;
+
+static struct nlmsghdr *put_request(request_t *req,
+                                    const sock_diag_query_t *query) {
+  memset(req, 0, sizeof(*req));
+  struct nlmsghdr *nlh = mnl_nlmsg_put_header(req->bytes);
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = diag->seq;
   if (query->family == AF_UNSPEC) {
     /* The older TCP-only request: the kernel walks its tables once for
      * both families, where SOCK_DIAG_BY_FAMILY walks them once per family
@@ -287,91 +171,35 @@ static int send_request(sock_diag_t *diag, const sock_diag_query_t *query) {
   }
   if (query->port_low != 0 || query->port_high != 0)
     put_port_filter(nlh, query->port_low, query->port_high);
-
-  if (mnl_socket_sendto(diag->nl, nlh, nlh->nlmsg_len) < 0)
-    return negative_errno();
-  return 0;
+  return nlh;
 }
 
-/* Receives until the dump's terminator, so the socket holds nothing of it
- * afterwards. On a failure that leaves the dump's end unknown, the socket
- * is replaced: the kernel drops a dump with its socket. */
-static int receive_dump(sock_diag_t *diag, dump_walk_t *w, char *err,
-                        size_t err_size) {
-  while (!w->ended) {
-    ssize_t n;
-    do
-      n = mnl_socket_recvfrom(diag->nl, diag->buf.bytes, sizeof(diag->buf));
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      int rc = negative_errno();
-      set_err(err, err_size, "recv", -rc);
-      return rc;
-    }
-    if (n == 0) {
-      set_err(err, err_size, "recv", EBADMSG);
-      return -EBADMSG;
-    }
-    int rc = walk_buffer(w, diag->buf.bytes, (size_t)n);
-    if (rc != 0) {
-      set_err(err, err_size, "malformed reply", -rc);
-      return rc;
-    }
-  }
-  return 0;
+/* What errors call the dump: "dump tcp6", or by numbers for another
+ * protocol. */
+static const char *dump_name(const sock_diag_query_t *query, char *buf,
+                             size_t size) {
+  bool v6 = query->family == AF_INET6;
+  if (query->protocol == IPPROTO_TCP)
+    return v6 ? "dump tcp6" : "dump tcp";
+  if (query->protocol == IPPROTO_UDP)
+    return v6 ? "dump udp6" : "dump udp";
+  snprintf(buf, size, "dump protocol %d family %d", query->protocol,
+           query->family);
+  return buf;
 }
 
 int sock_diag_dump(sock_diag_t *diag, const sock_diag_query_t *query,
                    inet_socket_visit_fn visit, void *ctx, char *err,
                    size_t err_size) {
-  int family = query->family;
-  int protocol = query->protocol;
-  if (family == AF_UNSPEC && protocol != IPPROTO_TCP) {
+  if (query->family == AF_UNSPEC && query->protocol != IPPROTO_TCP) {
     set_err(err, err_size, "both families at once", EINVAL);
     return -EINVAL;
   }
-  if (diag->nl == NULL) {
-    int rc = diag_connect(diag, err, err_size);
-    if (rc != 0)
-      return rc;
-  }
-  if (++diag->seq == 0)
-    diag->seq = 1;
-
-  int rc = send_request(diag, query);
-  if (rc != 0) {
-    set_err(err, err_size, "send", -rc);
-    return rc;
-  }
-
-  dump_walk_t w = {.seq = diag->seq,
-                   .portid = diag->portid,
-                   .protocol = protocol,
-                   .visit = visit,
-                   .ctx = ctx};
-  rc = receive_dump(diag, &w, err, err_size);
-  if (rc != 0) {
-    diag_disconnect(diag);
-    /* Reconnect now so the next dump starts clean; if this fails, the next
-     * dump tries again. */
-    diag_connect(diag, NULL, 0);
-    return rc;
-  }
-
-  rc = walk_result(&w);
-  if (rc < 0 && err != NULL && err_size > 0) {
-    char name[32];
-    if (protocol == IPPROTO_TCP || protocol == IPPROTO_UDP)
-      snprintf(name, sizeof(name), "%s%s",
-               protocol == IPPROTO_TCP ? "tcp" : "udp",
-               family == AF_INET6 ? "6" : "");
-    else
-      snprintf(name, sizeof(name), "protocol %d family %d", protocol, family);
-    if (rc == -EAGAIN)
-      snprintf(err, err_size, "sock_diag: dump %s: interrupted (table changed)",
-               name);
-    else
-      snprintf(err, err_size, "sock_diag: dump %s: %s", name, strerror(-rc));
-  }
-  return rc;
+  request_t req;
+  struct nlmsghdr *nlh = put_request(&req, query);
+  char buf[sizeof("dump ") + 31]; /* the numbers cut at 31 characters */
+  const char *what = dump_name(query, buf, sizeof(buf));
+  socket_walk_t sw = {query->protocol, visit, ctx};
+  return netlink_dump_run(diag->nl, nlh, NETLINK_DUMP_ANY_TYPE, socket_message,
+                          &sw, what, err, err_size);
 }

@@ -1147,3 +1147,697 @@ def wait_for_fresh_hosts(collectd, hosts, since, timeout=15.0):
                  "hosts served: %s" % (stale, timeout, threshold_ms,
                                        sorted(hosts_served(samples))))
         time.sleep(0.1)
+
+
+# --------------------------------------------------------------------------
+# Scenarios that see the cgroup2 mount, the cgroups they make, and
+# processes that make sockets in them (issue 11)
+#
+# `ip netns exec` runs a scenario in a mount namespace of its own with a
+# fresh /sys, which hides every cgroup mount.  run_scenarios_seeing_cgroups
+# enters each scenario's namespace with `nsenter --net=/run/netns/NAME`
+# instead: only the network namespace is the scenario's, the mounts are the
+# script's (/proc/net and /proc/sys/net follow the reader's network
+# namespace, so ss and sysctl see the scenario's as before).  The script
+# (nsenter execs, so it is the scenario's parent) removes after each
+# scenario every cgroup it made, killing what still runs in them: those
+# under <cgroup2 mount>/ept-test-<script pid>/, and any other path the
+# scenario wrote to the script's ledger file before making it.
+
+import json  # noqa: E402
+import select  # noqa: E402
+
+CGROUP_USED = "collectd_ephemeral_ports_cgroup_used"
+# What collectd logs, once, where it sees no cgroup2 mount (under `ip netns
+# exec`, which mounts a fresh /sys): no owner can be named.
+NO_CGROUP2_INFO = ('ephemeral_ports plugin: cgroup: /proc/self/mountinfo: '
+                   'no cgroup2 mount: every pool port counts under '
+                   '"unknown", a TIME_WAIT socket\'s under "time_wait"')
+
+
+def unnamed_owners(pool, time_wait, unknown, udp_held):
+    """The per-cgroup series {(group, type): ports} where no owner can be
+    named, after checking the test's own sets against ss -tan: time_wait
+    the in-pool TIME-WAIT ports, unknown the other in-pool ports (TCP),
+    udp_held the in-pool UDP ports.  A group holding no port is not
+    reported."""
+    table = ss_tcp()
+    check_equal({s.local_port for s in table if s.local_port in pool
+                 and s.state == "TIME-WAIT"}, time_wait,
+                "in-pool TIME-WAIT ports in ss -tan")
+    check_equal({s.local_port for s in table if s.local_port in pool
+                 and s.state != "TIME-WAIT"}, unknown,
+                "in-pool ports of other states in ss -tan")
+    return {key: n for key, n in ((("unknown", ""), len(unknown)),
+                                  (("time_wait", ""), len(time_wait)),
+                                  (("unknown", "udp"), len(udp_held)))
+            if n > 0}
+
+
+def check_no_cgroup2_info(collectd):
+    """The premise of every test that expects all owners under unknown and
+    time_wait: collectd said, once, that it sees no cgroup2 mount."""
+    lines = [line for line in plugin_log_lines(collectd.log_lines(), "info")
+             if NO_CGROUP2_INFO in line]
+    check_equal(len(lines), 1, "INFO lines saying %r" % NO_CGROUP2_INFO)
+CGROUP_PSEUDO_NAMES = ("unknown", "time_wait")
+CGROUP_NAME_MAX = 127  # collectd's instance fields
+
+
+def run_scenarios_seeing_cgroups(scenarios, port_range=(40000, 40019),
+                                 reserved_ports="",
+                                 timeout=SCENARIO_TIMEOUT_S):
+    """run_scenarios, with each scenario entered by nsenter (see above),
+    and SKIP without nsenter or a cgroup2 mount.  EP_SCENARIOS=a,b runs
+    only those (when debugging)."""
+    script = sys.argv[0]
+    if os.environ.get(INSIDE_NS_FLAG):
+        sys.exit(run_inside(scenarios))
+    signal.signal(signal.SIGTERM, _terminate_on_sigterm)
+    try:
+        preflight()
+        if shutil.which("nsenter") is None:
+            raise TestSkip("needs nsenter (util-linux)")
+        if cgroup2_mount() is None:
+            raise TestSkip("no cgroup2 mount in /proc/self/mountinfo")
+    except TestSkip as skip:
+        print("SKIP: %s" % skip)
+        sys.exit(EXIT_SKIP)
+    statuses = []
+    only = os.environ.get("EP_SCENARIOS")
+    for scenario in scenarios:
+        if only and scenario not in only.split(","):
+            continue
+        name = namespace_name(script, scenario)
+        log("scenario %s: namespace %s (nsenter)" % (scenario, name))
+        started = time.monotonic()
+        status = EXIT_FAIL
+        try:
+            create_namespace(name, port_range, reserved_ports)
+            env = dict(os.environ, **{INSIDE_NS_FLAG: "1",
+                                      NETNS_NAME_VAR: name})
+            status = subprocess.run(
+                ["nsenter", "--net=" + os.path.join("/run/netns", name),
+                 "--", PYTHON, os.path.abspath(script), scenario],
+                env=env, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            log("FAIL: scenario %s timed out after %d s" % (scenario, timeout))
+        finally:
+            delete_namespace(name)
+            delete_shared_namespaces()
+            remove_test_cgroups(os.getpid())
+        log("scenario %s: %s in %.1f s" % (
+            scenario, {EXIT_PASS: "PASS", EXIT_SKIP: "SKIP"}.get(
+                status, "FAIL"), time.monotonic() - started))
+        statuses.append(status)
+    if any(s not in (EXIT_PASS, EXIT_SKIP) for s in statuses):
+        sys.exit(EXIT_FAIL)
+    sys.exit(EXIT_SKIP if EXIT_SKIP in statuses else EXIT_PASS)
+
+
+def create_visible_namespace(tag, port_range, reserved_ports=""):
+    """From a scenario run by run_scenarios_seeing_cgroups: an `ip netns`
+    namespace every process sees (the scenario shares the script's mounts),
+    named like create_shared_namespace's, so the script deletes it if the
+    scenario does not.  Returns (name, path)."""
+    name = shared_namespace_name(tag)
+    create_namespace(name, port_range, reserved_ports)
+    return name, os.path.join("/run/netns", name)
+
+
+def _unescape_mountinfo(text):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def cgroup2_mount():
+    """(mount point, mounted root) of the cgroup2 hierarchy from
+    /proc/self/mountinfo, the whole hierarchy's mount first; None without
+    one.  Never assumed: these machines mount it at /sys/fs/cgroup/unified."""
+    found = []
+    for line in read_text("/proc/self/mountinfo").splitlines():
+        before, _, after = line.partition(" - ")
+        fields = before.split()
+        if after.split()[:1] == ["cgroup2"] and len(fields) >= 5:
+            found.append((_unescape_mountinfo(fields[4]),
+                          _unescape_mountinfo(fields[3])))
+    found.sort(key=lambda mount: mount[1] != "/")
+    return found[0] if found else None
+
+
+def cgroup_of(pid="self"):
+    """The process's cgroup v2 path ("/" for the root)."""
+    for line in read_text("/proc/%s/cgroup" % pid).splitlines():
+        if line.startswith("0::"):
+            return line[3:]
+    fail("no cgroup v2 line in /proc/%s/cgroup" % pid)
+
+
+def cgroup_ledger(owner):
+    return os.path.join(tempfile.gettempdir(), "ept-cgroups-%d" % owner)
+
+
+def _empty_and_remove(directory):
+    """Kills every process in directory's cgroup and removes it."""
+    deadline = time.monotonic() + 10
+    while True:
+        pids = [int(word) for word in
+                read_text(os.path.join(directory, "cgroup.procs")).split()]
+        if not pids:
+            break
+        for pid in pids:
+            if pid != os.getpid():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            log("cannot empty cgroup %s: %s" % (directory, pids))
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(directory)
+
+
+def remove_test_cgroups(owner):
+    """Removes the cgroups the scenarios of script owner made, deepest
+    first, and its ledger."""
+    mount = cgroup2_mount()
+    ledger = cgroup_ledger(owner)
+    tops = [line for line in read_text(ledger).splitlines() if line]
+    if mount is not None:
+        tops.append(os.path.join(mount[0], "ept-test-%d" % owner))
+    for top in tops:
+        if not os.path.isdir(top):
+            continue
+        for directory, _, _ in os.walk(top, topdown=False):
+            _empty_and_remove(directory)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(ledger)
+
+
+def cgroup_id(directory):
+    """A cgroup's id, as sock_diag reports it: its kernfs inode number (the
+    8-byte file handle too, on 64-bit hosts)."""
+    return os.stat(directory).st_ino
+
+
+class TestCgroups:
+    """The cgroups of one scenario: under <mount>/ept-test-<script pid>/,
+    or with top_level, right under the mount (names that equal a pseudo
+    group's).  Paths are given and returned relative to the cgroup2 root,
+    as the kernel and `ss --cgroup` name them."""
+
+    def __init__(self):
+        mount = cgroup2_mount()
+        if mount is None:
+            raise TestSkip("no cgroup2 mount")
+        self.mount, self.mount_root = mount
+        self.owner = os.getppid()
+        self.base = self.path("ept-test-%d" % self.owner)
+
+    def path(self, relative):
+        """The path of a group of the mount, relative to the cgroup2 root."""
+        root = self.mount_root.rstrip("/")
+        return "%s/%s" % (root, relative.strip("/"))
+
+    def directory(self, path):
+        """Where the group at path (relative to the cgroup2 root) is."""
+        root = self.mount_root.rstrip("/")
+        check(path.startswith(root + "/"), "%s is outside the mount" % path)
+        return self.mount + path[len(root):]
+
+    def make(self, relative, top_level=False):
+        """Makes the group (and its parents); returns its path."""
+        path = self.path(relative) if top_level else \
+            self.base + "/" + relative.strip("/")
+        directory = self.directory(path)
+        if top_level:
+            if os.path.exists(directory):
+                raise TestSkip("cgroup %s exists already" % path)
+            with open(cgroup_ledger(self.owner), "a") as ledger:
+                ledger.write(directory + "\n")
+        os.makedirs(directory, exist_ok=True)
+        return path
+
+    def move(self, pid, path):
+        """Moves the process into the group at path."""
+        with open(os.path.join(self.directory(path), "cgroup.procs"),
+                  "w") as procs:
+            procs.write("%d\n" % pid)
+        check_equal(cgroup_of(pid), path, "cgroup of process %d" % pid)
+
+    def remove(self, path):
+        os.rmdir(self.directory(path))
+
+    def id_of(self, path):
+        return cgroup_id(self.directory(path))
+
+    def cleanup(self):
+        remove_test_cgroups(self.owner)
+
+
+def _fnv1a64(data):
+    value = 0xcbf29ce484222325
+    for byte in data:
+        value = ((value ^ byte) * 0x100000001b3) & 0xffffffffffffffff
+    return value
+
+
+def cgroup_cut_name(path):
+    """A path as cgroup_names.h fits it in 127 bytes: unchanged when it
+    fits, else "..." + 16 hex digits of its FNV-1a hash + its longest end
+    that starts at a "/" and fits in the 108 bytes left (else the last 108
+    bytes from a UTF-8 character's start)."""
+    data = path.encode()
+    if len(data) <= CGROUP_NAME_MAX:
+        return path
+    prefix = "...%016x" % _fnv1a64(data)
+    tail = data[len(data) - (CGROUP_NAME_MAX - len(prefix)):]
+    if b"/" in tail:
+        tail = tail[tail.index(b"/"):]
+    else:
+        while tail and tail[0] & 0xc0 == 0x80:
+            tail = tail[1:]
+    return prefix + tail.decode()
+
+
+def collectd_escape(name):
+    """What plugin_dispatch_values makes of a name field: a leading "/"
+    dropped, every other "/" turned into "_", "/" alone into "root"."""
+    if name == "/":
+        return "root"
+    return (name[1:] if name.startswith("/") else name).replace("/", "_")
+
+
+def cgroup_instances(paths_by_id):
+    """{id: plugin_instance} for groups reported together: each path cut
+    and escaped; a name that a pseudo group or a group of smaller id has
+    gets "-<id>" (cut to fit)."""
+    names = {group: collectd_escape(cgroup_cut_name(path))
+             for group, path in paths_by_id.items()}
+    result = {}
+    for group, name in names.items():
+        if name in CGROUP_PSEUDO_NAMES or any(
+                other < group and other_name == name
+                for other, other_name in names.items()):
+            suffix = "-%d" % group
+            name = name.encode()[:CGROUP_NAME_MAX - len(suffix)].decode(
+                errors="ignore") + suffix
+        result[group] = name
+    return result
+
+
+def cgroup_values(samples):
+    """{(plugin_instance, type): (value, timestamp_ms)} of every
+    collectd_ephemeral_ports_cgroup_used series of the test host; type is
+    "" for TCP, "udp" for UDP."""
+    found = {}
+    for labels, value, timestamp in series_of(samples, CGROUP_USED):
+        check(set(labels) in ({"ephemeral_ports_cgroup"},
+                              {"ephemeral_ports_cgroup", "type"}),
+              "unexpected labels on %s: %r" % (CGROUP_USED, labels))
+        kind = labels.get("type", "")
+        check(kind in ("", "udp"), "type %r on %s" % (kind, CGROUP_USED))
+        found[(labels["ephemeral_ports_cgroup"], kind)] = (value, timestamp)
+    return found
+
+
+class SsCgroupSocket(SsSocket):
+    def __init__(self, fields, cgroup):
+        local_address, local_port = _split_endpoint(fields[3])
+        peer_address, peer_port = _split_endpoint(fields[4])
+        SsSocket.__init__(self, fields[0], local_address, local_port,
+                          peer_address, peer_port)
+        self.cgroup = cgroup  # a path, "unreachable:<hex id>", or None
+
+
+def ss_with_cgroups(protocol="tcp"):
+    """`ss -Htan --cgroup` (or -Huan) in the current namespace, parsed: each
+    socket with the cgroup ss names (None when the kernel sent none:
+    TIME_WAIT and request sockets)."""
+    result = run(["ss", "-Htan" if protocol == "tcp" else "-Huan",
+                  "--cgroup"])
+    sockets = []
+    for line in result.stdout.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        cgroup = next((word[len("cgroup:"):] for word in fields[5:]
+                       if word.startswith("cgroup:")), None)
+        sockets.append(SsCgroupSocket(fields, cgroup))
+    return sockets
+
+
+def ss_cgroup_has_cgroup_option():
+    """Whether this ss prints cgroups (iproute2 5.9 and later)."""
+    return "--cgroup" in run(["ss", "--help"], check_status=False).stdout
+
+
+# The program of a SocketProcess: makes sockets on 127.0.0.1 / ::1 as told,
+# one JSON request per line on stdin, one JSON answer per line on stdout.
+# It dies with its parent (PR_SET_PDEATHSIG) or when stdin closes.
+SOCKET_PROCESS_CODE = r"""
+import ctypes, json, os, signal, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("parent gone")
+if sys.argv[2]:
+    fd = os.open(sys.argv[2], os.O_RDONLY)
+    if libc.setns(fd, 0x40000000) != 0:
+        sys.exit("setns: " + os.strerror(ctypes.get_errno()))
+    os.close(fd)
+ADDRESS = {4: (socket.AF_INET, "127.0.0.1"), 6: (socket.AF_INET6, "::1")}
+kept = {}
+
+def keep(sock):
+    kept[sock.fileno()] = sock
+    return sock.fileno()
+
+def make(family, kind):
+    af, address = ADDRESS[family]
+    sock = socket.socket(af, kind)
+    if af == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    return sock, address
+
+def reset(sock):
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    struct.pack("ii", 1, 0))
+    sock.close()
+
+def listener(port, family=4):
+    sock, address = make(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((address, port))
+    sock.listen(128)
+    return sock
+
+def op_listen(port, family=4):
+    return {"id": keep(listener(port, family))}
+
+def op_connect(port, count=1, family=4):
+    ports = []
+    for _ in range(count):
+        sock, address = make(family, socket.SOCK_STREAM)
+        sock.connect((address, port))
+        keep(sock)
+        ports.append(sock.getsockname()[1])
+    return {"ports": ports}
+
+def op_accept(id, count):
+    for _ in range(count):
+        keep(kept[id].accept()[0])
+    return {}
+
+def op_bind(port=0, family=4, udp=False):
+    sock, address = make(family, socket.SOCK_DGRAM if udp
+                         else socket.SOCK_STREAM)
+    sock.bind((address, port))
+    return {"id": keep(sock), "port": sock.getsockname()[1]}
+
+def op_udp_connect(port, family=4):
+    sock, address = make(family, socket.SOCK_DGRAM)
+    sock.connect((address, port))
+    return {"id": keep(sock), "port": sock.getsockname()[1]}
+
+def op_close(ids=None, ports=None):
+    for fd, sock in list(kept.items()):
+        if (ids is not None and fd in ids) or (
+                ports is not None and sock.type == socket.SOCK_STREAM and
+                sock.getsockname()[1] in ports):
+            reset(kept.pop(fd))
+    return {}
+
+def op_reset_all():
+    for fd in list(kept):
+        reset(kept.pop(fd))
+    return {}
+
+def op_time_wait(port, count=1):
+    # Closed client first: the client end stays in TIME_WAIT.
+    listening = listener(port)
+    ports = []
+    for _ in range(count):
+        sock, address = make(4, socket.SOCK_STREAM)
+        sock.connect((address, port))
+        server = listening.accept()[0]
+        ports.append(sock.getsockname()[1])
+        sock.close()
+        server.recv(1)
+        server.close()
+    listening.close()
+    return {"ports": ports}
+
+def op_fin_wait2(port):
+    # Closed client first, the server end kept open: the orphaned client
+    # end waits in FIN_WAIT2.
+    listening = listener(port)
+    sock, address = make(4, socket.SOCK_STREAM)
+    sock.connect((address, port))
+    keep(listening.accept()[0])
+    keep(listening)
+    local = sock.getsockname()[1]
+    sock.close()
+    return {"port": local}
+
+print("ready", flush=True)
+for line in sys.stdin:
+    request = json.loads(line)
+    try:
+        answer = {"ok": globals()["op_" + request.pop("op")](**request)}
+    except OSError as error:
+        answer = {"errno": error.errno, "error": str(error)}
+    print(json.dumps(answer), flush=True)
+"""
+
+
+class SocketProcess:
+    """A process that makes sockets when told (SOCKET_PROCESS_CODE), in
+    the network namespace at netns_path (default: the current one).  Move
+    it into a cgroup before it makes any: a socket belongs to the group of
+    the process that made it, for good."""
+
+    def __init__(self, netns_path=""):
+        self.process = subprocess.Popen(
+            [PYTHON, "-c", SOCKET_PROCESS_CODE, str(os.getpid()),
+             netns_path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        self.pid = self.process.pid
+        self._expect_line("ready")
+
+    def _read_line(self, timeout=10):
+        ready = select.select([self.process.stdout], [], [], timeout)[0]
+        return self.process.stdout.readline() if ready else ""
+
+    def _expect_line(self, expected):
+        line = self._read_line()
+        if line.strip() != expected:
+            self.stop(reset=False)
+            fail("socket process %d: expected %r, got %r; stderr: %s"
+                 % (self.pid, expected, line, self.process.stderr.read()))
+
+    def call(self, op, **args):
+        """Runs op_<op>(**args) in the process; returns its answer (a
+        dict).  Raises OSError with its errno when the call failed there."""
+        request = dict(args, op=op)
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            fail("socket process %d is gone: %s"
+                 % (self.pid, self.process.stderr.read()))
+        line = self._read_line()
+        if not line:
+            fail("socket process %d did not answer %r: %s"
+                 % (self.pid, request, self.process.stderr.read()
+                    if self.process.poll() is not None else "(still runs)"))
+        answer = json.loads(line)
+        if "errno" in answer:
+            raise OSError(answer["errno"], "%s: %s" % (op, answer["error"]))
+        return answer["ok"]
+
+    def stop(self, reset=True):
+        """Ends the process, its sockets reset first (no TIME_WAIT)."""
+        if self.process.poll() is None and reset:
+            with contextlib.suppress(OSError, TestFailure, ValueError):
+                self.call("reset_all")
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout,
+                       self.process.stderr):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+# --------------------------------------------------------------------------
+# NAT (issue 12): nftables rules, the conntrack table, the NAT series
+
+NAT_METRICS = ("collectd_ephemeral_ports_nat_used",
+               "collectd_ephemeral_ports_nat_total",
+               "collectd_ephemeral_ports_nat_usage_ratio")
+CONNTRACK_COUNTERS = {
+    "insert_failed": "collectd_ephemeral_ports_conntrack_insert_failed_total",
+    "drop": "collectd_ephemeral_ports_conntrack_drop_total"}
+NAT_TOOLS = {"nft": "nftables", "conntrack": "conntrack"}
+
+
+def require_nat_tools():
+    for tool, package in NAT_TOOLS.items():
+        if shutil.which(tool) is None:
+            raise TestSkip("needs %s (Debian package %s)" % (tool, package))
+
+
+def nft_load(ruleset, prefix=()):
+    """Loads an nftables ruleset (`nft -f` syntax) in the namespace that the
+    command prefix runs programs in (the current one without a prefix)."""
+    result = subprocess.run(list(prefix) + ["nft", "-f", "-"], input=ruleset,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    if result.returncode != 0:
+        fail("nft -f failed (%d): %s\n%s" % (result.returncode,
+                                             result.stdout.strip(), ruleset))
+
+
+def nft_counters(family, table, chain, prefix=()):
+    """The packet counts of the counters in one chain, in rule order."""
+    listing = run(list(prefix) + ["nft", "list", "chain", family, table,
+                                  chain]).stdout
+    return [int(n) for n in re.findall(r"counter packets (\d+)", listing)]
+
+
+class ConntrackEntry:
+    """One line of `conntrack -L`: protocol, and the original and reply
+    tuples, each (source, destination, source port, destination port)."""
+
+    def __init__(self, protocol, original, reply):
+        self.protocol = protocol
+        self.original = original
+        self.reply = reply
+
+    def source_translated(self):
+        """The plugin's rule: the reply's destination differs from the
+        original source (address or port)."""
+        return (self.reply[1], self.reply[3]) != \
+            (self.original[0], self.original[2])
+
+    def __repr__(self):
+        return "%s %s -> reply %s" % (self.protocol, self.original,
+                                      self.reply)
+
+
+def conntrack_output(argv, prefix=()):
+    """stdout of `conntrack ARGV...` (it writes its summary to stderr,
+    which must not land among the entries)."""
+    result = subprocess.run(list(prefix) + ["conntrack"] + list(argv),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    if result.returncode != 0:
+        fail("conntrack %s failed (%d): %s" % (" ".join(argv),
+                                               result.returncode,
+                                               result.stderr.strip()))
+    return result.stdout
+
+
+def conntrack_entries(prefix=()):
+    """The TCP and UDP entries of `conntrack -L` (both families)."""
+    entries = []
+    for line in conntrack_output(["-L"], prefix).splitlines():
+        words = line.split()
+        if not words or words[0] not in ("tcp", "udp"):
+            continue
+        fields = {"src": [], "dst": [], "sport": [], "dport": []}
+        for word in words:
+            name, _, value = word.partition("=")
+            if name in fields:
+                fields[name].append(value)
+        check(all(len(values) == 2 for values in fields.values()),
+              "conntrack -L line without two tuples: %r" % line)
+        tuples = [(fields["src"][i], fields["dst"][i], int(fields["sport"][i]),
+                   int(fields["dport"][i])) for i in (0, 1)]
+        entries.append(ConntrackEntry(words[0], tuples[0], tuples[1]))
+    return entries
+
+
+def conntrack_stat_sums(prefix=()):
+    """`conntrack -S` summed over the CPUs: {"insert_failed": n, ...}."""
+    sums = {}
+    for line in conntrack_output(["-S"], prefix).splitlines():
+        for name, value in re.findall(r"(\w+)=(\d+)", line):
+            if name != "cpu":
+                sums[name] = sums.get(name, 0) + int(value)
+    return sums
+
+
+def nat_destination_label(protocol, address, port):
+    """The plugin_instance of a NAT key: "127.0.0.1:8080", "[::1]:8080",
+    "udp:127.0.0.1:5353"."""
+    endpoint = ("[%s]:%d" if ":" in address else "%s:%d") % (address, port)
+    return ("udp:" if protocol == "udp" else "") + endpoint
+
+
+def conntrack_nat_usage(entries, port_range):
+    """{(destination label, translated source): used} as the plugin counts
+    from these entries: the source-translated ones whose translated port
+    lies in port_range ((low, high)), per key."""
+    usage = {}
+    for entry in entries:
+        if not entry.source_translated() or \
+                not port_range[0] <= entry.reply[3] <= port_range[1]:
+            continue
+        key = (nat_destination_label(entry.protocol, entry.reply[0],
+                                     entry.reply[2]), entry.reply[1])
+        usage[key] = usage.get(key, 0) + 1
+    return usage
+
+
+def nat_samples(samples, instance=HOSTNAME):
+    """{(destination, source): {"used": (value, ts), "total": ...,
+    "usage_ratio": ...}} of the ephemeral_ports_nat series of one host."""
+    result = {}
+    for name in NAT_METRICS:
+        field = name[len("collectd_ephemeral_ports_nat_"):]
+        for (key_name, labels), found in samples.items():
+            label_map = dict(labels)
+            if key_name != name or label_map.get("instance") != instance:
+                continue
+            check(set(label_map) == {"ephemeral_ports_nat", "type",
+                                     "instance"},
+                  "unexpected labels on %s: %r" % (name, labels))
+            key = (label_map["ephemeral_ports_nat"], label_map["type"])
+            result.setdefault(key, {})[field] = found
+    return result
+
+
+def nat_values(samples, instance=HOSTNAME):
+    """{(destination, source): (used, total, usage_ratio)}"""
+    result = {}
+    for key, fields in nat_samples(samples, instance).items():
+        check(set(fields) == {"used", "total", "usage_ratio"},
+              "NAT key %r has only %r" % (key, sorted(fields)))
+        result[key] = tuple(fields[f][0]
+                            for f in ("used", "total", "usage_ratio"))
+    return result
+
+
+def expected_nat_values(usage, total):
+    """nat_values' form of {key: used} with the pool size total."""
+    return {key: (float(used), float(total), format_ratio(used / total))
+            for key, used in usage.items()}
+
+
+def nat_part_samples(samples, instance=HOSTNAME):
+    """{"scrape_success": (value, ts), "insert_failed": ..., "drop": ...}:
+    the NAT part's scrape_success and the conntrack counters present."""
+    found = {"scrape_success": samples.get((SCRAPE_SUCCESS, tuple(sorted(
+        {"ephemeral_port_exporter": "nat", "instance": instance}.items()))))}
+    for field, name in CONNTRACK_COUNTERS.items():
+        found[field] = samples.get((name, (("instance", instance),)))
+    return {field: value for field, value in found.items()
+            if value is not None}

@@ -11,6 +11,13 @@ a regular file, a namespace of another type (/proc/self/ns/uts), a
 directory, a bad path after a good one, and a number; AllNetNamespaces
 with a non-boolean.  Each refuses to start the same way, naming the option
 and the path or value.
+
+Scenario "bad_top_cgroups": TopCgroups -1, 1001 (above the 1000 maximum),
+2.5, "ten" and true: each refuses to start the same way; 0 and 1000 start.
+
+Scenarios "nat_port_range", "top_nat_destinations", "report_nat": the NAT
+options' bad values refuse to start the same way; their limits start and
+the NAT part reads.
 """
 
 import os
@@ -121,6 +128,24 @@ def bad_netns_paths():
     check_bad_configs(BAD_NETNS_CONFIGS)
 
 
+def bad_top_cgroups():
+    check_bad_configs([(["TopCgroups %s" % text], "TopCgroups", value)
+                       for text, value in (("-1", "-1"), ("1001", "1001"),
+                                           ("2.5", "2.5"), ('"ten"', "ten"),
+                                           ("true", "true"))])
+    for limit in (0, 1000):
+        with h.TempDir() as tmp:
+            block = h.plugin_block(["TopCgroups %d" % limit])
+            with h.Collectd(tmp, block) as collectd:
+                collectd.start_and_wait_ready()
+                samples = h.wait_for_fresh_read(collectd, time.time())
+                h.check_equal(h.value_of(samples, h.SCRAPE_SUCCESS), 1.0,
+                              "TopCgroups %d: %s" % (limit, h.SCRAPE_SUCCESS))
+                h.check_equal(h.plugin_log_lines(collectd.log_lines(),
+                                                 "error"), [],
+                              "TopCgroups %d: plugin ERROR lines" % limit)
+
+
 def good_config():
     with h.TempDir() as tmp:
         with h.Collectd(tmp, h.plugin_block(GOOD_CONFIG)) as collectd:
@@ -146,7 +171,80 @@ def good_config():
             h.check_equal(udp_ports.get(5353), None, "ignored UDP port 5353")
 
 
+# --------------------------------------------------------------------------
+# NAT options (issue 12)
+
+
+def reject_all(cases):
+    """check_bad_config for each (options, option name, value), failing
+    with every case that was not rejected as specified."""
+    failures = []
+    for options, option_name, value in cases:
+        try:
+            check_bad_config(options, option_name, value)
+        except h.TestFailure as failure:
+            h.log("FAIL: %s" % failure)
+            failures.append(str(failure))
+    if failures:
+        h.fail("%d of %d bad configs not rejected as specified:\n  %s"
+               % (len(failures), len(cases), "\n  ".join(failures)))
+
+
+def accept_nat(options):
+    """collectd starts with these NAT options and the NAT part reads."""
+    with h.TempDir() as tmp:
+        block = h.plugin_block(["ReportNat true"] + options)
+        with h.Collectd(tmp, block) as collectd:
+            collectd.start_and_wait_ready()
+            samples = h.wait_for_fresh_read(collectd, time.time())
+            h.check_equal(h.value_of(samples, h.SCRAPE_SUCCESS), 1.0,
+                          h.SCRAPE_SUCCESS)
+            h.check_equal(h.nat_part_samples(samples).get(
+                "scrape_success", (None,))[0], 1.0,
+                "%r: the NAT part's scrape_success" % options)
+            h.check_equal(h.plugin_log_lines(collectd.log_lines(), "error"),
+                          [], "%r: plugin ERROR lines" % options)
+            h.log("%r -> started, NAT part read" % options)
+
+
+def nat_port_range():
+    """NatPortRange "LOW-HIGH": bad text, LOW > HIGH, 0, above 65535 or not
+    a string refuse to start; the widest and a one-port range start."""
+    reject_all([(["NatPortRange %s" % text], "NatPortRange", value)
+                for text, value in (
+                    ('"abc"', "abc"), ('"10-5"', "10-5"), ('"0-5"', "0-5"),
+                    ('"0"', "0"), ('"1024-70000"', "1024-70000"),
+                    ('"70000"', "70000"), ('"1024-"', "1024-"),
+                    ('"-5"', "-5"), ('"1024 - 2000"', "1024 - 2000"),
+                    ('""', '""'), ("1024", "1024"),
+                    ('"1-2" "3-4"', "1-2"))])
+    accept_nat(['NatPortRange "1-65535"'])
+    accept_nat(['NatPortRange "41000-41000"'])
+
+
+def top_nat_destinations():
+    """TopNatDestinations N: 0..1000, a whole number; 0 and 1000 start."""
+    reject_all([(["TopNatDestinations %s" % text], "TopNatDestinations",
+                 value)
+                for text, value in (("-1", "-1"), ("1001", "1001"),
+                                    ("2.5", "2.5"), ('"ten"', "ten"),
+                                    ("true", None))])
+    accept_nat(["TopNatDestinations 0"])
+    accept_nat(["TopNatDestinations 1000"])
+
+
+def report_nat():
+    """ReportNat true|false: anything else refuses to start."""
+    reject_all([(['ReportNat "maybe"'], "ReportNat", "maybe"),
+                (["ReportNat 1"], "ReportNat", "1")])
+    accept_nat([])
+
+
 if __name__ == "__main__":
     h.run_scenarios({"bad_configs": bad_configs,
                      "bad_netns_paths": bad_netns_paths,
-                     "good_config": good_config})
+                     "bad_top_cgroups": bad_top_cgroups,
+                     "good_config": good_config,
+                     "nat_port_range": nat_port_range,
+                     "top_nat_destinations": top_nat_destinations,
+                     "report_nat": report_nat})

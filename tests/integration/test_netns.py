@@ -6,13 +6,15 @@ with exactly today's series.  Every other namespace is reported under
 "eptest:<name>", each checked against `ss` run inside it (this thread enters
 it with setns, so ss, sysctl and the sockets the test makes are its own):
 pool (its own ip_local_port_range and reserved ports), scrape_success,
-instance_open with WatchPort/IgnorePort, destinations, states, UDP, and
-bound-only sockets (which Debian 12's ss cannot show: the test adds the
-ones it made).  The test's namespaces are `ip netns add` ones
-("ept-<tag>-<pid>") and unnamed ones held by a process (python:
-unshare(CLONE_NEWUTS), sethostname, unshare(CLONE_NEWNET)).  Other
-tests' namespaces may show up under AllNetNamespaces: the checks are on the
-test's own, by name.
+instance_open with WatchPort/IgnorePort, destinations, states, UDP, the
+per-cgroup series (`ip netns exec` hides the cgroup2 mount from collectd,
+which logs it once, so the pool ports count under "unknown", those of
+TIME_WAIT sockets under "time_wait"), and bound-only sockets (which Debian
+12's ss cannot show: the test adds the ones it made).  The test's
+namespaces are `ip netns add` ones ("ept-<tag>-<pid>") and unnamed ones
+held by a process (python: unshare(CLONE_NEWUTS), sethostname,
+unshare(CLONE_NEWNET)).  Other tests' namespaces may show up under
+AllNetNamespaces: the checks are on the test's own, by name.
 
 Scenario "all_namespaces": AllNetNamespaces true, also NetNamespace naming
 collectd's own namespace (/run/netns/<scenario ns>, /proc/self/ns/net) and
@@ -78,7 +80,6 @@ ERROR_PREFIX = 'ephemeral_ports plugin: network namespace "%s": '
 RECOVERED = ERROR_PREFIX + "reading recovered"
 EXPIRY_TIMEOUT_S = 10.0
 FREED_TIMEOUT_S = 15.0
-
 # The process that holds an unnamed namespace.  It dies with the scenario
 # (PR_SET_PDEATHSIG) or when its stdin closes.
 HOLDER_CODE = r"""
@@ -360,12 +361,38 @@ def check_reading(samples, namespace, options, what):
         h.check_equal(h.state_values(view),
                       {state: float(n) for state, n in states.items()},
                       what + ": ephemeral_ports_state_sockets")
+    h.check_equal({key: value for key, (value, _)
+                   in h.cgroup_values(view).items()},
+                  cgroup_usage(tcp, udp if options.udp else None, pool,
+                               namespace.bound_only),
+                  what + ": " + h.CGROUP_USED)
     families = set(h.POOL_METRICS) | {
         h.SCRAPE_SUCCESS, h.OPEN_PORTS, h.DESTINATION_USED,
-        h.DESTINATION_RATIO} | ({h.STATE_SOCKETS} if options.states else set())
+        h.DESTINATION_RATIO, h.CGROUP_USED} | (
+            {h.STATE_SOCKETS} if options.states else set())
     h.check_equal({key[0] for key in view} - families, set(),
                   what + ": other series")
     return used
+
+
+def cgroup_usage(tcp, udp, pool, bound_only):
+    """{(plugin_instance, type): used} of the per-cgroup series, from ss -tan
+    (and ss -uan, unless udp is None) and the bound-only ports.  `ip netns
+    exec` gave collectd a /sys without the cgroup2 mount (h.NO_CGROUP2_INFO
+    says so), and that is what it sees in every namespace it enters: no
+    owner can be named, so every pool port counts under "unknown", a
+    TIME_WAIT socket's under "time_wait" (a port held by both counts for
+    each), a SYN_RECV one's under none (its listener holds its port).  A
+    group holding no port is not reported."""
+    unknown = {s.local_port for s in tcp if s.local_port in pool and
+               s.state not in ("TIME-WAIT", "SYN-RECV")} | bound_only
+    time_wait = {s.local_port for s in tcp
+                 if s.local_port in pool and s.state == "TIME-WAIT"}
+    usage = {("unknown", ""): len(unknown), ("time_wait", ""): len(time_wait)}
+    if udp is not None:
+        usage[("unknown", "udp")] = len({s.local_port for s in udp
+                                         if s.local_port in pool})
+    return {key: float(n) for key, n in usage.items() if n > 0}
 
 
 def is_of_scene(host, scene):
@@ -686,6 +713,7 @@ def all_namespaces():
             collectd.start_and_wait_ready()
             hosts = [ns.host for ns in scene.namespaces]
             samples = h.wait_for_fresh_hosts(collectd, hosts, built_at)
+            h.check_no_cgroup2_info(collectd)
             for ns in scene.namespaces:
                 check_reading(samples, ns, options, "AllNetNamespaces")
             view = h.host_view(samples, c.host)
@@ -730,6 +758,7 @@ def names():
             except h.TestFailure:
                 check_hosts(h.scrape(), scene)  # says which name is wrong
                 raise
+            h.check_no_cgroup2_info(collectd)
             for ns in scene.namespaces:
                 check_reading(samples, ns, options, "named")
             check_hosts(samples, scene)
@@ -759,6 +788,7 @@ def configured():
             collectd.start_and_wait_ready()
             hosts = [ns.host for ns in scene.namespaces]
             samples = h.wait_for_fresh_hosts(collectd, hosts, built_at)
+            h.check_no_cgroup2_info(collectd)
             for ns in scene.namespaces:
                 check_reading(samples, ns, options, "NetNamespace")
             check_hosts(samples, scene, only_these=True)
@@ -833,6 +863,7 @@ def come_and_go():
             built_at = time.time()
             hosts = [ns.host for ns in scene.namespaces]
             samples = h.wait_for_fresh_hosts(collectd, hosts, built_at)
+            h.check_no_cgroup2_info(collectd)
             for ns in scene.namespaces:
                 check_reading(samples, ns, options, "made after the start")
             check_hosts(samples, scene)

@@ -18,7 +18,9 @@ Scenario "udp_only": Protocol "udp" alone with the same UDP sockets and the
 same TCP listener and clients: the UDP series as above, and no TCP series at
 all: no collectd_ephemeral_ports_* without ephemeral_ports="udp", no
 instance_open_ports without type="udp" (not even write_prometheus's 9103),
-no destination series.
+no destination series; the per-cgroup series are UDP's too (type="udp"),
+all under "unknown" (ip netns exec hides the cgroup2 mount), adding up to
+the UDP pool's used.
 """
 
 import os
@@ -152,6 +154,7 @@ def udp_only():
             h.check_equal(len(h.ss_pool_ports(POOL)), 2,
                           "in-pool TCP ports in ss -tan (not measured)")
             tcp_series = []
+            udp_owners = {}
             for key in h.ephemeral_series(samples):
                 name, labels = key
                 label_map = dict(labels)
@@ -162,9 +165,17 @@ def udp_only():
                     continue
                 if name == h.OPEN_PORTS and label_map.get("type") == "udp":
                     continue
+                if name == h.CGROUP_USED and label_map.get("type") == "udp":
+                    udp_owners[label_map["ephemeral_ports_cgroup"]] = \
+                        h.value_of(samples, name, **label_map)
+                    continue
                 tcp_series.append(h.format_key(key))
             h.check_equal(sorted(tcp_series), [],
                           "series other than UDP with Protocol \"udp\"")
+            # ip netns exec hides the cgroup2 mount: every owner unknown.
+            h.check_equal(udp_owners, {"unknown": h.value_of(
+                samples, "collectd_ephemeral_ports_used",
+                ephemeral_ports="udp")}, "UDP pool ports per cgroup")
             h.check_equal(
                 h.plugin_log_lines(collectd.log_lines(), "error"), [],
                 "plugin ERROR lines")

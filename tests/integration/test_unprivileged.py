@@ -14,7 +14,9 @@ on 127.0.0.1:9000 with three clients, and a TCP socket bound to 40009 that
 neither listens nor connects.  After a fresh read: used == 4 (ss -tan
 shows the three client ports; the bound-only one it cannot show, and
 neither can /proc/net/tcp, so 4 also proves the values came from netlink),
-instance_open_ports exactly {9000, 9103}, scrape_success 1.
+instance_open_ports exactly {9000, 9103}, scrape_success 1, and the
+per-cgroup series exactly unknown 4: `ip netns exec` hides the cgroup2
+mount, so no owner can be named (collectd logs one INFO saying so).
 
 Scenario "unprivileged_all_namespaces": the same, with AllNetNamespaces
 true and another namespace (`ip netns add`, made by the test) on the host.
@@ -45,7 +47,6 @@ CLIENTS = 3
 USER, GROUP = "nobody", "nogroup"
 CAP_MESSAGE = ("ephemeral_ports plugin: other network namespaces cannot be "
                "measured: entering one needs CAP_SYS_ADMIN (")
-
 
 def drop_privileges_prefix():
     if shutil.which("setpriv") is None:
@@ -117,6 +118,12 @@ def check_own_reading(samples, sockets, bound, what):
     h.check_equal(h.open_port_values(samples),
                   {SERVER_PORT: 1, h.PROMETHEUS_PORT: 1},
                   "instance_open_ports " + what)
+    # `ip netns exec` hides the cgroup2 mount (check_no_cgroup2_info): no
+    # owner can be named, every pool port counts under "unknown".
+    h.check_equal({key: value for key, (value, _)
+                   in h.cgroup_values(samples).items()},
+                  {("unknown", ""): float(CLIENTS + 1)},
+                  "%s %s" % (h.CGROUP_USED, what))
 
 
 def unprivileged_auto():
@@ -130,6 +137,7 @@ def unprivileged_auto():
                 collectd.start_and_wait_ready()
                 check_unprivileged(collectd.process.pid, uid, gid)
                 samples = h.wait_for_fresh_read(collectd, time.time())
+                h.check_no_cgroup2_info(collectd)
                 check_own_reading(samples, sockets, bound, "as nobody")
                 lines = collectd.log_lines()
                 for severity in ("error", "warning"):
@@ -157,7 +165,8 @@ def own_series_keys():
             | {key(h.OPEN_PORTS, instance_open=str(port))
                for port in (SERVER_PORT, h.PROMETHEUS_PORT)}
             | {key(name, **destination)
-               for name in (h.DESTINATION_USED, h.DESTINATION_RATIO)})
+               for name in (h.DESTINATION_USED, h.DESTINATION_RATIO)}
+            | {key(h.CGROUP_USED, ephemeral_ports_cgroup="unknown")})
 
 
 def unprivileged_all_namespaces():
@@ -174,6 +183,7 @@ def unprivileged_all_namespaces():
                 check_unprivileged(collectd.process.pid, uid, gid)
                 samples = h.wait_for_fresh_read(collectd, time.time())
                 own = h.host_view(samples, h.HOSTNAME)
+                h.check_no_cgroup2_info(collectd)
                 check_own_reading(own, sockets, bound, "as nobody")
                 # Three reads more: still one ERROR.
                 samples = h.wait_for_fresh_read(collectd, time.time() + 2)

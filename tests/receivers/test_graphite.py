@@ -23,7 +23,12 @@ second), the exact values of
   collectd.eptest.instance_open.<port>.udp.ports            (UDP)
   collectd.eptest.ephemeral_ports_destination.<remote>.<local>.{used,...}
   collectd.eptest.ephemeral_ports_state.<state>.sockets
-and that no other path exists under collectd.eptest.
+  collectd.eptest.ephemeral_ports_cgroup.<group>.ephemeral_ports_cgroup.used
+  collectd.eptest.ephemeral_ports_cgroup.<group>.udp.used        (UDP)
+and that no other path exists under collectd.eptest.  `ip netns exec`
+hides the cgroup2 mount from collectd (it logs one INFO saying so), so the
+groups are the pseudo groups: time_wait (the TIME_WAIT port) and unknown
+(every other pool port, TCP and UDP).
 """
 
 import os
@@ -47,7 +52,6 @@ CARBON_LINE_PORT = 2003
 CARBON_QUERY_PORT = 7002
 WATCHED_CLOSED_PORT = 22
 UDP_UNCONNECTED_PORT = 5353
-
 SNIPPET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                        "contrib", "graphite", "write_graphite.conf")
 ROOT = ("collectd", h.HOSTNAME)  # Prefix "collectd." and the host
@@ -176,8 +180,9 @@ def pool_series(node, used):
 
 
 def expected_series(used, udp_used, destinations, states, open_ports,
-                    udp_open_ports):
-    """{path: value} of every series collectd should have sent."""
+                    udp_open_ports, cgroups):
+    """{path: value} of every series collectd should have sent; cgroups:
+    {(group, type): used}, type "" for TCP, "udp" for UDP."""
     series = {ROOT + ("ephemeral_port_exporter", "scrape_success"): 1}
     series.update(pool_series(ROOT + ("ephemeral_ports",), used))
     # plugin_instance "udp" stands between plugin and type, so
@@ -197,6 +202,11 @@ def expected_series(used, udp_used, destinations, states, open_ports,
         series[node + ("usage_ratio",)] = h.format_ratio(count / TOTAL)
     for state, count in states.items():
         series[ROOT + ("ephemeral_ports_state", state, "sockets")] = count
+    # As instance_open: the type stays unless the type instance "udp" is
+    # there to drop it for.
+    for (group, kind), count in cgroups.items():
+        series[ROOT + ("ephemeral_ports_cgroup", graphite_escape(group),
+                       kind or "ephemeral_ports_cgroup", "used")] = count
     return series
 
 
@@ -234,6 +244,7 @@ def scenario():
                     h.log("write_graphite connected from port %d"
                           % connection_port)
                     samples = h.wait_for_read_after(collectd, connected_at)
+                    h.check_no_cgroup2_info(collectd)
                     check_series(whisper, carbon, mix, connection_port,
                                  connected_at, samples)
             finally:
@@ -275,11 +286,20 @@ def check_series(whisper, carbon, mix, connection_port, connected_at,
     h.check_equal(set(udp_open), {UDP_UNCONNECTED_PORT},
                   "unconnected UDP ports")
     udp_open[WATCHED_CLOSED_PORT] = 0  # WatchPort watches UDP ports too
+    # No owner can be named (check_no_cgroup2_info): every pool port counts
+    # under unknown, the TIME_WAIT socket's under time_wait.
+    unknown = ({h.local_port(sock) for sock in mix.tcp} & POOL) | {
+        connection_port}
+    cgroups = h.unnamed_owners(POOL, {mix.time_wait_port}, unknown, udp_held)
     # The same read, as write_prometheus serves it.
     h.check_pool_values(samples, used, TOTAL, "write_prometheus")
+    h.check_equal({key: value for key, (value, _)
+                   in h.cgroup_values(samples).items()},
+                  {key: float(n) for key, n in cgroups.items()},
+                  "write_prometheus: " + h.CGROUP_USED)
 
     expected = expected_series(used, len(udp_held), destinations, states,
-                               open_ports, udp_open)
+                               open_ports, udp_open, cgroups)
     # write_graphite stamps a read with its time rounded to the second:
     # points from 1 s after the connection come from reads that saw it.
     since = connected_at + 1

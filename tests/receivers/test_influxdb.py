@@ -23,7 +23,11 @@ and asserts the exact set of (measurement, tags) and every value:
   ephemeral_ports_destination_{used,usage_ratio}
                                       instance=<remote>, type_instance=<local>
   ephemeral_ports_state_sockets       type_instance=<state>
-each with host=eptest and type=<plugin>.
+  ephemeral_ports_cgroup_used         instance=<group>, type_instance=udp
+each with host=eptest and type=<plugin>.  `ip netns exec` hides the cgroup2
+mount from collectd (it logs one INFO saying so), so the groups are the
+pseudo groups: time_wait (the TIME_WAIT port) and unknown (every other pool
+port, TCP and UDP).
 """
 
 import json
@@ -53,7 +57,6 @@ DEBIAN_TYPES_DB = "/usr/share/collectd/types.db"
 
 UDP_UNCONNECTED_PORT = 40003
 WATCHED_CLOSED_PORT = 22
-
 CONTRIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                        "contrib", "influxdb")
 INFLUXDB_SNIPPET = os.path.join(CONTRIB, "influxdb.conf.snippet")
@@ -242,7 +245,9 @@ def tags_of(tags):
 
 
 def expected_series(tcp_used, udp_used, tcp_open, udp_open, destinations,
-                    states):
+                    states, cgroups):
+    """{(measurement, tags): value} of every series collectd should have
+    sent; cgroups: {(group, type): used}, type "" for TCP, "udp" for UDP."""
     series = {("ephemeral_port_exporter_scrape_success",
                tags_of({"type": "ephemeral_port_exporter"})): 1}
     series.update(pool_series(tcp_used))
@@ -265,6 +270,11 @@ def expected_series(tcp_used, udp_used, tcp_open, udp_open, destinations,
         series[("ephemeral_ports_state_sockets",
                 tags_of({"type": "ephemeral_ports_state",
                          "type_instance": state}))] = count
+    for (group, kind), count in cgroups.items():
+        tags = {"type": "ephemeral_ports_cgroup", "instance": group}
+        if kind:
+            tags["type_instance"] = kind
+        series[("ephemeral_ports_cgroup_used", tags_of(tags))] = count
     return series
 
 
@@ -352,8 +362,13 @@ def check_values(collectd, influxd, mix):
     states = h.ss_state_counts(POOL)
     h.check_equal((states["established"], states["time_wait"]),
                   (V4_CLIENTS + V6_CLIENTS, 1), "ss established, time_wait")
+    # No owner can be named (check_no_cgroup2_info): every pool port counts
+    # under unknown, the TIME_WAIT socket's under time_wait.
+    h.check_no_cgroup2_info(collectd)
+    unknown = {h.local_port(sock) for sock in mix.tcp} & POOL
+    cgroups = h.unnamed_owners(POOL, {mix.time_wait_port}, unknown, udp_held)
     expected = expected_series(len(tcp_held), len(udp_held), tcp_open,
-                               udp_open, destinations, states)
+                               udp_open, destinations, states, cgroups)
 
     since_ns = int(since * 1e9)
     started = time.monotonic()

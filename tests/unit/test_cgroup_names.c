@@ -178,6 +178,32 @@ START_TEST(by_handle) {
 }
 END_TEST
 
+/* Once per read the cache looks whether a named group is still there. */
+static void verify_removal(bool walk_only) {
+  start(walk_only, 0, NULL);
+  resolve_all("");
+  uint64_t ssh = id_of("/system.slice/ssh.service");
+  uint64_t nginx = id_of("/system.slice/nginx.service");
+  ck_assert_int_eq(cgroup_names_verify(names, ssh), 0);
+  char path[2 * PATH_MAX];
+  snprintf(path, sizeof(path), "%s/system.slice/ssh.service", base);
+  ck_assert_int_eq(rmdir(path), 0);
+  /* Looked at once in a read: the removal shows at the next. */
+  ck_assert_int_eq(cgroup_names_verify(names, ssh), 0);
+  cgroup_names_begin_read(names);
+  ck_assert_int_eq(cgroup_names_verify(names, ssh), -ENOENT);
+  ck_assert_int_eq(lookup(ssh), -ENOENT);
+  ck_assert_int_eq(cgroup_names_verify(names, nginx), 0);
+  ck_assert_int_eq(cgroup_names_verify(names, CGROUP_ID_UNKNOWN), 0);
+  ck_assert_int_eq(cgroup_names_verify(names, 424242), -EAGAIN);
+}
+
+START_TEST(verify_by_handle) { verify_removal(false); }
+END_TEST
+
+START_TEST(verify_by_walk) { verify_removal(true); }
+END_TEST
+
 START_TEST(by_walk) {
   start(true, 0, NULL);
   resolve_all("");
@@ -434,6 +460,8 @@ static Suite *cgroup_names_suite(void) {
   tcase_add_checked_fixture(tree_case, setup, teardown);
   tcase_add_test(tree_case, by_handle);
   tcase_add_test(tree_case, by_walk);
+  tcase_add_test(tree_case, verify_by_handle);
+  tcase_add_test(tree_case, verify_by_walk);
   tcase_add_test(tree_case, subtree_mount);
   tcase_add_test(tree_case, without_capability);
   tcase_add_test(tree_case, walk_resumes_within_budget);

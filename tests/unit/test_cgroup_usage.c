@@ -145,6 +145,13 @@ START_TEST(top_busiest_first_ties_by_id) {
   /* Dropped out: still found with its value, not in the top. */
   ck_assert(!cgroup_usage_find(&usage, C)->in_top);
   ck_assert_uint_eq(ports_of(C), 3);
+  /* A later call in the same read (after a fold, say) chooses anew. */
+  const uint64_t gone[] = {A};
+  ck_assert_int_eq(cgroup_usage_fold(&usage, gone, COUNT(gone), C), 0);
+  ck_assert_uint_eq(cgroup_usage_top(&usage, top, 2), 2);
+  ck_assert_uint_eq(top[0].id, C);
+  ck_assert_uint_eq(top[1].id, B);
+  ck_assert(!cgroup_usage_find(&usage, A)->in_top);
   ck_assert_uint_eq(cgroup_usage_top(&usage, top, 0), 0);
 }
 END_TEST

@@ -75,7 +75,8 @@ static void teardown(void) { options_free(&opts); }
   "hold ports that are not counted: /proc/net/tcp does not list them\n"
 #define NO_OWNERS                                                              \
   "INFO cgroup: /proc/net does not say which cgroup owns a socket: every "     \
-  "pool port counts under \"unknown\"\n"
+  "pool port counts under \"unknown\", a TIME_WAIT socket's under "            \
+  "\"time_wait\"\n"
 /* From /proc every owner is unknown, but TIME_WAIT's (40002). */
 #define OWNERS " cgroups=unknown:2,time_wait:1,"
 

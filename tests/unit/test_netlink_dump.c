@@ -241,6 +241,38 @@ START_TEST(others_skipped) {
 }
 END_TEST
 
+/* Records the type of every message it is given. */
+static int record_type(const struct nlmsghdr *nlh, bool visit, void *ctx) {
+  seen_t *s = ctx;
+  ck_assert(visit);
+  ck_assert_uint_lt(s->visited, COUNT(s->values));
+  s->values[s->visited++] = nlh->nlmsg_type;
+  return 0;
+}
+
+START_TEST(any_type) {
+  /* Every type from NLMSG_MIN_TYPE up reaches the message function; the
+   * control messages below it do not. */
+  reset();
+  add_value(1, 0);
+  add_msg(NLMSG_NOOP, 0, SEQ, 0);
+  add_msg(NLMSG_OVERRUN, 0, SEQ, 0);
+  add_msg(NLMSG_MIN_TYPE - 1, 0, SEQ, 0);
+  add_msg(NLMSG_MIN_TYPE, 0, SEQ, 0);
+  add_msg(TYPE + 1, 0, SEQ, 2);
+  add_end(NLMSG_DONE, 0, 0);
+  netlink_walk_t w;
+  netlink_walk_begin(&w, SEQ, PORTID, NETLINK_DUMP_ANY_TYPE, record_type,
+                     &seen);
+  ck_assert_int_eq(netlink_walk_buffer(&w, mb.u.bytes, mb.len), 0);
+  ck_assert_int_eq(netlink_walk_result(&w), 0);
+  ck_assert_uint_eq(seen.visited, 3);
+  ck_assert_uint_eq(seen.values[0], TYPE);
+  ck_assert_uint_eq(seen.values[1], NLMSG_MIN_TYPE);
+  ck_assert_uint_eq(seen.values[2], TYPE + 1);
+}
+END_TEST
+
 START_TEST(walk_over_two_datagrams) {
   reset();
   add_value(1, 0);
@@ -342,6 +374,7 @@ int main(void) {
   tcase_add_test(tc, malformed_message);
   tcase_add_test(tc, truncated_datagrams);
   tcase_add_test(tc, others_skipped);
+  tcase_add_test(tc, any_type);
   tcase_add_test(tc, walk_over_two_datagrams);
   suite_add_tcase(s, tc);
   TCase *live = tcase_create("live");

@@ -195,6 +195,21 @@ START_TEST(protocol_comes_from_request) {
 }
 END_TEST
 
+START_TEST(older_tcp_request_type) {
+  /* The replies to TCPDIAG_GETSOCK carry that type: sockets as well. */
+  reset();
+  add_socket(&mb, AF_INET6, TCP_LISTEN, "::", 22, "::", 0, 0, SEQ);
+  mb.u.align.nlmsg_type = TCPDIAG_GETSOCK;
+  add_socket(&mb, AF_INET, TCP_LISTEN, "0.0.0.0", 80, "0.0.0.0", 0, 0, SEQ);
+  add_end(&mb, NLMSG_DONE, 0);
+  ck_assert_int_eq(parse(&mb, &seen), 0);
+  ck_assert_uint_eq(seen.count, 2);
+  ck_assert_uint_eq(seen.socks[0].family, AF_INET6);
+  ck_assert_uint_eq(seen.socks[0].local_port, 22);
+  ck_assert_uint_eq(seen.socks[1].local_port, 80);
+}
+END_TEST
+
 START_TEST(done_alone) {
   reset();
   add_end(&mb, NLMSG_DONE, 0);
@@ -781,6 +796,7 @@ static Suite *sock_diag_suite(void) {
   tcase_add_test(tc, two_tcp4_sockets);
   tcase_add_test(tc, tcp6_socket_then_done);
   tcase_add_test(tc, protocol_comes_from_request);
+  tcase_add_test(tc, older_tcp_request_type);
   tcase_add_test(tc, done_alone);
   tcase_add_test(tc, done_without_error_int);
   tcase_add_test(tc, done_carrying_error);
