@@ -22,10 +22,10 @@ topped up to PROCESSES processes, and ROUNDS rounds are run, each
 
 so that every collectd run lies between two floors. Then all pods but
 NODE_PODS go, and the plugin with AllNetNamespaces runs between floors
-again: the node of the operators' question. One
-heap driver (heap_driver.c) reads with AllNetNamespaces through both
-phases: at 0 pods, at COUNT pods and at 0 again in each. The results go to RESULT.json;
-netns_report.py renders them.
+again: the node of the operators' question. One heap driver
+(heap_driver.c) reads with AllNetNamespaces through both phases: at 0
+pods, at COUNT pods and at 0 again in each. The results go to
+RESULT.json; netns_report.py renders them.
 """
 
 import argparse
