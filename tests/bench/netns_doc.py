@@ -103,6 +103,10 @@ thread; floor: its dumps):
   gone, and the descriptors it holds between reads. "Per pod" is the heap
   with the pods minus the heap after they went, over {count}: what the
   first read of another namespace allocates and keeps is not per pod.
+  collectd's VmRSS grows more than that heap: a pod adds {series} series
+  here (its pool, {listeners} open ports, {dests} destinations, its cgroup,
+  scrape_success), each an entry in collectd's value cache and values on
+  its write queue at every read.
 - **Where the time goes**: differences between the readers measured in
   the same rounds: the floor without and with bound-only sockets, the
   floor with and without setns, the collector against the whole floor, and

@@ -272,9 +272,10 @@ def operators_text(phases, count, sockets):
             "namespaces (a file in /etc/sysctl.d, before the pods start), "
             "and every pod created after that gets an established table of "
             "its own: the node with {pods} pods then costs {total} ms per "
-            "read, {saved:.0f}% less ({one} ms a namespace, {big_one} ms "
-            "with {count} pods). Pods created before keep the global table "
-            "until they are recreated. What stays is mostly the kernel's "
+            "read, {saved:.0f}% less ({one} ms a namespace, whatever the "
+            "other pods hold). Pods created "
+            "before keep the global table until they are recreated. What "
+            "stays is mostly the kernel's "
             "walk of its bind table for bound-only sockets ({bind} ms a "
             "namespace), which is global whatever the sysctl says. A table "
             "of its own costs the kernel 8 bytes a bucket per pod and never "
@@ -282,9 +283,7 @@ def operators_text(phases, count, sockets):
             "thousands wants more buckets)."
         ).format(v=own["child_ehash"], pods=own_pods, total=ms(own_total),
                  saved=100 * (1 - own_total / total),
-                 one=ms(own_one) if own_one else "?",
-                 big_one=ms(own["all"] / (count + 1)), count=count,
-                 bind=ms(bind))
+                 one=ms(own_one) if own_one else "?", bind=ms(bind))
     return textwrap.fill(para, 76)
 
 
@@ -318,7 +317,8 @@ def netns_part(result):
         minutes=result["minutes"], rounds=result["rounds"], heap=heap_text,
         heap_note=textwrap.fill(heap_note(phases), 76),
         heap_reads=result["heap_reads"],
-        node_pods=phases[0].get("node_pods", "-"), **text)
+        node_pods=phases[0].get("node_pods", "-"),
+        series=3 + LISTENERS + DESTINATIONS, **text)
     facts["header_items"] = "\n".join(
         textwrap.fill(item.format(**facts), 76, initial_indent="- ",
                       subsequent_indent="  ", break_on_hyphens=False)
