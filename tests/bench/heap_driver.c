@@ -55,7 +55,7 @@ static void on_log(int severity, const char *message, void *ctx) {
 static double cpu_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e9 + ts.tv_nsec;
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
 /* Open descriptors, the directory stream's own left out. */
@@ -96,8 +96,10 @@ int main(int argc, char **argv) {
 
   char line[64];
   while (fgets(line, sizeof(line), stdin) != NULL) {
-    long reads;
-    if (sscanf(line, "read %ld", &reads) != 1 || reads < 1) {
+    char *end = NULL;
+    long reads =
+        strncmp(line, "read ", 5) == 0 ? strtol(line + 5, &end, 10) : 0;
+    if (reads < 1 || end == NULL || (*end != '\n' && *end != '\0')) {
       fprintf(stderr, "heap_driver: expected \"read N\"\n");
       break;
     }
