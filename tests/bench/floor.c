@@ -13,16 +13,17 @@
  *   listen    LISTEN and bound-only sockets (the query the plugin uses for
  *             open ports and exclusively held ports)
  *   listen-only  LISTEN alone
+ *   netns     one read of each network namespace named on the command line
+ *             (see floor_netns.c); "." is the namespace floor runs in
  * -s MASK replaces the mode's state mask (1 << state for each state).
  * -1 makes one TCPDIAG_GETSOCK request instead of the two by family: the
  *    kernel answers it with both families from one walk of its tables.
  *
- * Output, one line: mode=M repeat=R sockets=S cpu_ns_per_read=N */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+ * Output, one line: mode=M repeat=R sockets=S cpu_ns_per_read=N (netns:
+ * see floor_netns.c) */
+#include "floor.h"
+
 #include <errno.h>
-#include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -34,18 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUFFER_SIZE 32768
-#define STATE_LISTEN 10
-#define STATE_BOUND_INACTIVE 13
 #define ALL_STATES 0x3ffeu /* 1 (ESTABLISHED) .. 13 (BOUND_INACTIVE) */
 
-typedef struct {
-  uint32_t states;
-  int filter;
-  uint16_t low, high;
-} query_t;
-
-static void die(const char *what) {
+void die(const char *what) {
   fprintf(stderr, "floor: %s: %s\n", what, strerror(errno));
   exit(1);
 }
@@ -53,7 +45,9 @@ static void die(const char *what) {
 static void usage(void) {
   fprintf(stderr, "usage: floor [-n REPEAT] "
                   "[-m filtered|all|listen|listen-only] [-r LOW-HIGH] "
-                  "[-s STATE_MASK] [-1]\n");
+                  "[-s STATE_MASK] [-1]\n"
+                  "       floor -m netns [-n REPEAT] [-s STATE_MASK] "
+                  "NETNS_PATH|. ...\n");
   exit(2);
 }
 
@@ -65,8 +59,8 @@ static int count_socket(const struct nlmsghdr *nlh, void *data) {
 
 /* family AF_UNSPEC: the old TCPDIAG_GETSOCK request, which the kernel
  * answers with IPv4 and IPv6 sockets from one walk of its tables. */
-static long dump(struct mnl_socket *nl, char *buf, int family, const query_t *q,
-                 unsigned seq) {
+long dump(struct mnl_socket *nl, char *buf, int family, const query_t *q,
+          unsigned seq) {
   struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   nlh->nlmsg_seq = seq;
@@ -112,14 +106,14 @@ static long dump(struct mnl_socket *nl, char *buf, int family, const query_t *q,
   }
 }
 
-static double cpu_ns(void) {
+double cpu_ns(void) {
   struct timespec ts;
   if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
     die("clock_gettime");
   return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
-static void read_range(uint16_t *low, uint16_t *high) {
+void read_range(uint16_t *low, uint16_t *high) {
   FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
   unsigned a, b;
   if (f == NULL)
@@ -165,6 +159,12 @@ int main(int argc, char **argv) {
       usage();
     }
   }
+  if (strcmp(mode, "netns") == 0) {
+    if (optind == argc)
+      usage();
+    return floor_netns(argv + optind, argc - optind, repeat,
+                       mask > 0 ? (uint32_t)mask : NETNS_REST_STATES);
+  }
   if (optind != argc)
     usage();
 
@@ -196,10 +196,7 @@ int main(int argc, char **argv) {
     die("mnl_socket_open");
   if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
     die("mnl_socket_bind");
-  static union {
-    struct nlmsghdr align;
-    char bytes[BUFFER_SIZE];
-  } buf;
+  static floor_buffer_t buf;
 
   unsigned seq = 1;
   long sockets = 0;
