@@ -135,6 +135,31 @@ def query(expr, at=None):
     return api("/api/v1/query", **params)
 
 
+def stored_now(selector):
+    """{(name, sorted labels): value} of every series selector (a PromQL
+    series selector) matches, as Prometheus holds them now."""
+    found = {}
+    for series in query(selector)["result"]:
+        labels = dict(series["metric"])
+        name = labels.pop("__name__")
+        found[(name, tuple(sorted(labels.items())))] = \
+            float(series["value"][1])
+    return found
+
+
+def wait_until(what, produce, expected, timeout=20):
+    """Polls produce() until it returns expected or timeout (s) passes,
+    then asserts it; returns what it got."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = produce()
+        if got == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    h.check_equal(got, expected, what)
+    return got
+
+
 def start_prometheus(tmp):
     daemon = h.Daemon(
         [PROMETHEUS_BIN, "--config.file=" + prometheus_config(tmp),

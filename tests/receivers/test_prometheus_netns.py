@@ -24,7 +24,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -130,30 +129,13 @@ def stored(selector):
     """{(name, sorted labels): value} of the established series matching
     selector (a label matcher list), as Prometheus holds them now."""
     names = "|".join(tp.ESTABLISHED_NAMES)
-    result = tp.query('{__name__=~"%s",%s}' % (names, selector))["result"]
-    found = {}
-    for series in result:
-        labels = dict(series["metric"])
-        metric = labels.pop("__name__")
-        found[(metric, tuple(sorted(labels.items())))] = \
-            float(series["value"][1])
-    return found
-
-
-def wait_until(what, produce, expected, timeout=20):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = produce()
-        if got == expected or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    h.check_equal(got, expected, what)
+    return tp.stored_now('{__name__=~"%s",%s}' % (names, selector))
 
 
 def check_namespaces(name):
     table = ss_inside(name)
     expected = expected_other(name, table)
-    wait_until("series Prometheus stored for namespace %s" % name,
+    tp.wait_until("series Prometheus stored for namespace %s" % name,
                lambda: stored('netns="%s"' % name), expected)
     h.check_equal(ss_inside(name), table,
                   "ss inside %s after the check" % name)
@@ -183,7 +165,7 @@ def check_alerts(name):
                        a["labels"].get("protocol"), a["state"],
                        a["annotations"]["summary"])
                       for a in tp.api("/api/v1/alerts")["alerts"])
-    wait_until("active alerts", pending, [
+    tp.wait_until("active alerts", pending, [
         ("EphemeralPortsPoolHigh", name, "tcp", "pending",
          "%s (netns %s): tcp ephemeral port pool 90%% used"
          % (h.HOSTNAME, name))])

@@ -25,7 +25,6 @@ import json
 import os
 import re
 import sys
-import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -227,30 +226,12 @@ def expected_series():
 def stored_series():
     """Every series of an established name Prometheus holds now."""
     names = sorted({name for name, _ in expected_series()})
-    result = tp.query('{__name__=~"%s"}' % "|".join(names))["result"]
-    stored = {}
-    for series in result:
-        labels = dict(series["metric"])
-        name = labels.pop("__name__")
-        stored[(name, tuple(sorted(labels.items())))] = \
-            float(series["value"][1])
-    return stored
-
-
-def wait_until(what, produce, expected, timeout=20):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = produce()
-        if got == expected or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    h.check_equal(got, expected, what)
-    return got
+    return tp.stored_now('{__name__=~"%s"}' % "|".join(names))
 
 
 def check_stored():
     expected = expected_series()
-    wait_until("series Prometheus stored", stored_series, expected)
+    tp.wait_until("series Prometheus stored", stored_series, expected)
     names = set(tp.api("/api/v1/label/__name__/values"))
     # Nothing but these value lists goes through write_prometheus here.
     h.check_equal(sorted(n for n in names if n.startswith("collectd_")), [],
@@ -284,7 +265,7 @@ def pending_alerts():
 
 def check_alerts():
     expected = {key: summary for key, summary in PENDING.items()}
-    got = wait_until("pending alerts and their summaries",
+    got = tp.wait_until("pending alerts and their summaries",
                      lambda: {k: v[1] for k, v in pending_alerts().items()
                               if v[0] == "pending"}, expected)
     description = pending_alerts()[("EphemeralPortsPoolHigh",
