@@ -224,7 +224,8 @@ static void remember(reported_cgroups_t *reported, const cgroup_reading_t *out,
  * since they were named (a removed group's sockets live on without it). */
 static size_t top_groups(collector_t *c, cgroup_usage_t *usage, size_t n) {
   size_t count = cgroup_usage_top(usage, c->cgroup_top, n);
-  if (c->cgroup_names == NULL)
+  /* No room to note gone groups in (name_groups ran out of memory). */
+  if (c->cgroup_names == NULL || c->unnamed_capacity < count)
     return count;
   /* Each fold can bring a group into the top that was not verified yet;
    * a few rounds are plenty (a group is verified once per read). */
