@@ -133,6 +133,14 @@ static int config_netns(const oconfig_item_t *item) {
   return 0;
 }
 
+/* TopDestinations, TopCgroups, TopNatDestinations: how many series. */
+static int config_top(const oconfig_item_t *item, unsigned *top) {
+  const oconfig_value_t *value = single_value(item, OCONFIG_TYPE_NUMBER);
+  if (value == NULL || top_destinations_parse(value->value.number, top) != 0)
+    return config_error(item, first_value(item), "a whole number 0..1000");
+  return 0;
+}
+
 static int config_option(const oconfig_item_t *item) {
   const char *key = item->key;
   const oconfig_value_t *value;
@@ -161,20 +169,10 @@ static int config_option(const oconfig_item_t *item) {
     return config_ports(item, &options.open_ports.watch);
   if (strcasecmp(key, "IgnorePort") == 0)
     return config_ports(item, &options.open_ports.ignore);
-  if (strcasecmp(key, "TopDestinations") == 0) {
-    value = single_value(item, OCONFIG_TYPE_NUMBER);
-    if (value == NULL || top_destinations_parse(value->value.number,
-                                                &options.top_destinations) != 0)
-      return config_error(item, first_value(item), "a whole number 0..1000");
-    return 0;
-  }
-  if (strcasecmp(key, "TopCgroups") == 0) {
-    value = single_value(item, OCONFIG_TYPE_NUMBER);
-    if (value == NULL ||
-        top_destinations_parse(value->value.number, &options.top_cgroups) != 0)
-      return config_error(item, first_value(item), "a whole number 0..1000");
-    return 0;
-  }
+  if (strcasecmp(key, "TopDestinations") == 0)
+    return config_top(item, &options.top_destinations);
+  if (strcasecmp(key, "TopCgroups") == 0)
+    return config_top(item, &options.top_cgroups);
   if (strcasecmp(key, "ReportStates") == 0)
     return config_boolean(item, &options.report_states);
   if (strcasecmp(key, "ReportNat") == 0)
@@ -187,13 +185,8 @@ static int config_option(const oconfig_item_t *item) {
                           "\"LOW-HIGH\" within 1..65535");
     return 0;
   }
-  if (strcasecmp(key, "TopNatDestinations") == 0) {
-    value = single_value(item, OCONFIG_TYPE_NUMBER);
-    if (value == NULL ||
-        top_destinations_parse(value->value.number, &options.top_nat) != 0)
-      return config_error(item, first_value(item), "a whole number 0..1000");
-    return 0;
-  }
+  if (strcasecmp(key, "TopNatDestinations") == 0)
+    return config_top(item, &options.top_nat);
   if (strcasecmp(key, "NetNamespace") == 0)
     return config_netns(item);
   if (strcasecmp(key, "AllNetNamespaces") == 0)
