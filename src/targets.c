@@ -144,6 +144,18 @@ static pid_t pid_of_path(const collector_t *c, const char *path) {
   return 0;
 }
 
+/* A configured path's namespace: named by its bind mount wherever that is,
+ * else as the process the path goes through (/proc/PID/ns/net) is. */
+static char *name_of_configured(const collector_t *c, const netns_id_t *id,
+                                const char *path) {
+  mount_lookup_t lookup = {.id = id};
+  int skipped_error;
+  netns_discover_mounts(match_mount, &lookup, &skipped_error);
+  bool by_inode;
+  return name_of(c, id, lookup.found ? lookup.name : NULL, pid_of_path(c, path),
+                 &by_inode);
+}
+
 int targets_add_configured(collector_t *c, const char *path, char *err,
                            size_t err_size) {
   netns_id_t id;
@@ -160,12 +172,7 @@ int targets_add_configured(collector_t *c, const char *path, char *err,
   }
   if (find_target(c, &id) != NULL)
     return 0; /* named twice: measured once */
-  mount_lookup_t lookup = {.id = &id};
-  int skipped_error;
-  netns_discover_mounts(match_mount, &lookup, &skipped_error);
-  bool by_inode;
-  char *name = name_of(c, &id, lookup.found ? lookup.name : NULL,
-                       pid_of_path(c, path), &by_inode);
+  char *name = name_of_configured(c, &id, path);
   target_t *t = append_target(c, &id, path, name);
   if (t == NULL) {
     snprintf(err, err_size, "out of memory");
@@ -227,12 +234,7 @@ int targets_retarget(collector_t *c, target_t *t, char *err, size_t err_size) {
   if (fd < 0)
     return fd;
   close(fd);
-  mount_lookup_t lookup = {.id = &id};
-  int skipped_error;
-  netns_discover_mounts(match_mount, &lookup, &skipped_error);
-  bool by_inode;
-  char *name = name_of(c, &id, lookup.found ? lookup.name : NULL,
-                       pid_of_path(c, t->path), &by_inode);
+  char *name = name_of_configured(c, &id, t->path);
   if (name == NULL) {
     snprintf(err, err_size, "out of memory");
     return -ENOMEM;
