@@ -16,9 +16,9 @@
  * cost of reading the cgroup id, which every read pays. And what
  * resolving new groups costs, per directory walked or handle opened. All
  * figures are medians of CPU time (CLOCK_PROCESS_CPUTIME_ID). */
-#include "cgroup_names.h"
-#include "cgroup_usage.h"
-#include "sock_diag.h"
+#include "count/cgroup_usage.h"
+#include "kernel/cgroup_names.h"
+#include "kernel/sock_diag.h"
 
 #include <fcntl.h>
 #include <libmnl/libmnl.h>

@@ -18,8 +18,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "collector.h"
-#include "options.h"
+#include "read/collector.h"
+#include "read/options.h"
 
 #include <dirent.h>
 #include <malloc.h>

@@ -23,8 +23,8 @@
  * counting; the rest is the kernel building the dump) heap_bytes=H (glibc's
  * heap in use after the reads, the tables not yet freed: flat in the entry
  * count) */
-#include "conntrack.h"
-#include "nat_usage.h"
+#include "count/nat_usage.h"
+#include "kernel/conntrack.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -54,7 +54,8 @@ def main():
         return EXIT_FAIL
     src = os.environ.get("EP_SRC_DIR") or os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "src")
-    files = sorted(name for name in os.listdir(src)
+    files = sorted(os.path.relpath(os.path.join(folder, name), src)
+                   for folder, _, names in os.walk(src) for name in names
                    if name.endswith((".c", ".h")))
     if not any(name.endswith(".c") for name in files):
         print("FAIL: no C sources in %s" % src)

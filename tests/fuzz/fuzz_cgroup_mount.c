@@ -1,7 +1,7 @@
 /* libFuzzer target: mountinfo text, as cgroup_mount_find reads it from
  * <proc_root>/self/mountinfo. A found mount must be two NUL-terminated
  * paths within their buffers; a failure must say why in err. */
-#include "cgroup_mount.h"
+#include "kernel/cgroup_mount.h"
 
 #include <errno.h>
 #include <stdint.h>

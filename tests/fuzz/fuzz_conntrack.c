@@ -8,8 +8,8 @@
  * checked, so a wrong flow is a finding too. A real dump runs the same
  * walk over each datagram until NLMSG_DONE; what carries over between
  * datagrams is three flags, so one datagram reaches all of the parsing. */
-#include "conntrack.h"
-#include "nat_usage.h"
+#include "count/nat_usage.h"
+#include "kernel/conntrack.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

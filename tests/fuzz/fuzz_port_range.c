@@ -1,6 +1,6 @@
 /* libFuzzer target: net.ipv4.ip_local_port_range text, as
  * sysctl_read_port_range hands it to the parser (NUL-terminated). */
-#include "sysctl_ports.h"
+#include "kernel/sysctl_ports.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * The text is parsed twice into one snapshot, unconnected sockets then
  * connected ones, as the plugin's proc source reads each file. */
 #include "fuzz_snapshot.h"
-#include "proc_net.h"
+#include "kernel/proc_net.h"
 
 #include <errno.h>
 #include <netinet/in.h>

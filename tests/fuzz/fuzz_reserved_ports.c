@@ -1,7 +1,7 @@
 /* libFuzzer target: net.ipv4.ip_local_reserved_ports text, parsed as
  * sysctl_read_reserved_ports does (port_list_parse, 0 allowed). */
-#include "port_list.h"
-#include "portset.h"
+#include "util/port_list.h"
+#include "util/portset.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,9 +5,9 @@
 #ifndef EPHEMERAL_PORTS_FUZZ_SNAPSHOT_H
 #define EPHEMERAL_PORTS_FUZZ_SNAPSHOT_H
 
-#include "destinations.h"
-#include "portset.h"
-#include "snapshot.h"
+#include "count/destinations.h"
+#include "count/snapshot.h"
+#include "util/portset.h"
 
 #include <errno.h>
 #include <netinet/in.h>

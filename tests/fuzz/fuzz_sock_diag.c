@@ -10,7 +10,7 @@
  * between datagrams is three flags, so one datagram per input reaches all
  * of the parsing. */
 #include "fuzz_snapshot.h"
-#include "sock_diag.h"
+#include "kernel/sock_diag.h"
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-#include "cgroup_mount.h"
+#include "kernel/cgroup_mount.h"
 #include "run_suite.h"
 
 #include <check.h>

@@ -1,9 +1,9 @@
 /* cgroup_names over a fake cgroup tree: a temporary tree of ordinary
  * directories, whose 8-byte file handles (ext4's inode and generation)
  * stand for cgroup ids, both by open_by_handle_at and by walking. */
-#include "cgroup_mount.h"
-#include "cgroup_names.h"
-#include "cgroup_pseudo.h"
+#include "kernel/cgroup_mount.h"
+#include "kernel/cgroup_names.h"
+#include "kernel/cgroup_pseudo.h"
 #include "run_suite.h"
 
 #include <check.h>

@@ -1,5 +1,5 @@
-#include "cgroup_pseudo.h"
-#include "cgroup_usage.h"
+#include "count/cgroup_usage.h"
+#include "kernel/cgroup_pseudo.h"
 #include "run_suite.h"
 
 #include <check.h>

@@ -1,4 +1,4 @@
-#include "collector.h"
+#include "read/collector.h"
 
 #include "run_suite.h"
 

@@ -1,4 +1,4 @@
-#include "conntrack.h"
+#include "kernel/conntrack.h"
 
 #include "ctnetlink_build.h"
 #include "run_suite.h"

@@ -5,7 +5,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "conntrack.h"
+#include "kernel/conntrack.h"
 
 #include "ctnetlink_build.h"
 

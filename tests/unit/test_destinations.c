@@ -1,4 +1,4 @@
-#include "destinations.h"
+#include "count/destinations.h"
 
 #include "run_suite.h"
 

@@ -1,6 +1,6 @@
 /* The shipped types.db must describe exactly the data sets the plugin
  * registers, or receivers decode the values under other names. */
-#include "metric_types.h"
+#include "glue/metric_types.h"
 #include "run_suite.h"
 
 #include <check.h>

@@ -1,4 +1,4 @@
-#include "nat_usage.h"
+#include "count/nat_usage.h"
 
 #include "run_suite.h"
 

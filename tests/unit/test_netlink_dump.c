@@ -1,4 +1,4 @@
-#include "netlink_dump.h"
+#include "kernel/netlink_dump.h"
 
 #include "run_suite.h"
 

@@ -1,8 +1,8 @@
-#include "netns.h"
+#include "kernel/netns.h"
 
-#include "kernel_release.h"
-#include "port_memory.h"
+#include "kernel/kernel_release.h"
 #include "run_suite.h"
+#include "util/port_memory.h"
 
 #include <check.h>
 #include <errno.h>

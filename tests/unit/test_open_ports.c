@@ -1,4 +1,4 @@
-#include "open_ports.h"
+#include "count/open_ports.h"
 
 #include "run_suite.h"
 

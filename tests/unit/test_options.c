@@ -1,4 +1,4 @@
-#include "options.h"
+#include "read/options.h"
 
 #include "run_suite.h"
 

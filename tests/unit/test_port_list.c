@@ -1,5 +1,5 @@
-#include "port_list.h"
 #include "run_suite.h"
+#include "util/port_list.h"
 
 #include <check.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
-#include "portset.h"
 #include "run_suite.h"
+#include "util/portset.h"
 
 #include <check.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "proc_net.h"
+#include "kernel/proc_net.h"
 #include "run_suite.h"
 
 #include <arpa/inet.h>

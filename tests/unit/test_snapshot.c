@@ -1,4 +1,4 @@
-#include "snapshot.h"
+#include "count/snapshot.h"
 
 #include "run_suite.h"
 

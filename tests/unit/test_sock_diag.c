@@ -1,5 +1,5 @@
-#include "cgroup_mount.h"
-#include "sock_diag.h"
+#include "kernel/cgroup_mount.h"
+#include "kernel/sock_diag.h"
 
 #include <arpa/inet.h>
 #include <check.h>

@@ -1,5 +1,5 @@
+#include "kernel/sysctl_ports.h"
 #include "run_suite.h"
-#include "sysctl_ports.h"
 
 #include <check.h>
 #include <errno.h>

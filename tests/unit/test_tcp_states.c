@@ -1,4 +1,4 @@
-#include "tcp_states.h"
+#include "count/tcp_states.h"
 
 #include "run_suite.h"
 

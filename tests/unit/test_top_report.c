@@ -1,4 +1,4 @@
-#include "top_report.h"
+#include "count/top_report.h"
 
 #include "run_suite.h"
 

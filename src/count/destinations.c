@@ -1,0 +1,182 @@
+#include "count/destinations.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define INITIAL_CAPACITY 64
+
+_Static_assert(sizeof(destination_key_t) == 36, "destination_key_t is padded");
+
+void destinations_init(destinations_t *table) {
+  memset(table, 0, sizeof(*table));
+  table->generation = 1;
+}
+
+void destinations_free(destinations_t *table) {
+  free(table->slots);
+  destinations_init(table);
+}
+
+void destinations_clear(destinations_t *table) {
+  table->count = 0;
+  if (++table->generation == 0) {
+    /* After 2^32 reads an old entry could look current again. */
+    if (table->slots != NULL)
+      memset(table->slots, 0, table->capacity * sizeof(*table->slots));
+    table->generation = 1;
+  }
+}
+
+static bool is_v4_mapped(const uint8_t addr[16]) {
+  static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return memcmp(addr, prefix, sizeof(prefix)) == 0;
+}
+
+/* An IPv6 socket to ::ffff:a.b.c.d shares the kernel's IPv4 4-tuple space,
+ * so it is keyed as the IPv4 destination it is. */
+void destination_key_of(const inet_socket_t *sock, destination_key_t *key) {
+  memset(key, 0, sizeof(*key));
+  key->remote_port = sock->remote_port;
+  if (sock->family == AF_INET6 && is_v4_mapped(sock->remote_addr) &&
+      is_v4_mapped(sock->local_addr)) {
+    key->family = AF_INET;
+    memcpy(key->local_addr, sock->local_addr + 12, 4);
+    memcpy(key->remote_addr, sock->remote_addr + 12, 4);
+    return;
+  }
+  key->family = sock->family;
+  size_t len = sock->family == AF_INET ? 4 : 16;
+  memcpy(key->local_addr, sock->local_addr, len);
+  memcpy(key->remote_addr, sock->remote_addr, len);
+}
+
+/* Multiply-xorshift over the key's five 64-bit words: a read hashes one
+ * key per connected socket, so this sits on the hot path (FNV-1a's byte
+ * loop was the plugin's largest cost in a profile). */
+static size_t hash_key(const destination_key_t *key) {
+  uint64_t words[5] = {0};
+  memcpy(words, key, sizeof(*key));
+  uint64_t hash = 0x9e3779b97f4a7c15ULL;
+  for (size_t i = 0; i < 5; i++) {
+    hash = (hash ^ words[i]) * 0xff51afd7ed558ccdULL;
+    hash ^= hash >> 32;
+  }
+  return (size_t)hash;
+}
+
+static destination_t *find_slot(destination_t *slots, size_t capacity,
+                                uint32_t generation,
+                                const destination_key_t *key) {
+  size_t mask = capacity - 1;
+  for (size_t i = hash_key(key) & mask;; i = (i + 1) & mask) {
+    destination_t *slot = &slots[i];
+    if (slot->generation != generation ||
+        memcmp(&slot->key, key, sizeof(*key)) == 0)
+      return slot;
+  }
+}
+
+static int grow(destinations_t *table) {
+  size_t capacity = table->capacity ? table->capacity * 2 : INITIAL_CAPACITY;
+  destination_t *slots = calloc(capacity, sizeof(*slots));
+  if (slots == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < table->capacity; i++) {
+    const destination_t *old = &table->slots[i];
+    if (old->generation == table->generation)
+      *find_slot(slots, capacity, table->generation, &old->key) = *old;
+  }
+  free(table->slots);
+  table->slots = slots;
+  table->capacity = capacity;
+  return 0;
+}
+
+int destinations_add(destinations_t *table, const destination_key_t *key) {
+  /* Load factor at most 1/2 keeps probe runs short. */
+  if ((table->count + 1) * 2 > table->capacity && grow(table) != 0)
+    return -ENOMEM;
+  destination_t *slot =
+      find_slot(table->slots, table->capacity, table->generation, key);
+  if (slot->generation != table->generation) {
+    slot->key = *key;
+    slot->sockets = 0;
+    slot->generation = table->generation;
+    slot->in_top = false;
+    table->count++;
+  }
+  slot->sockets++;
+  return 0;
+}
+
+static destination_t *lookup(const destinations_t *table,
+                             const destination_key_t *key) {
+  if (table->capacity == 0)
+    return NULL;
+  destination_t *slot =
+      find_slot(table->slots, table->capacity, table->generation, key);
+  return slot->generation == table->generation ? slot : NULL;
+}
+
+const destination_t *destinations_find(const destinations_t *table,
+                                       const destination_key_t *key) {
+  return lookup(table, key);
+}
+
+static bool busier(const destination_t *a, const destination_t *b) {
+  if (a->sockets != b->sockets)
+    return a->sockets > b->sockets;
+  return memcmp(&a->key, &b->key, sizeof(a->key)) < 0;
+}
+
+/* Insertion into a sorted array of n: O(destinations x log-ish n) for the
+ * small n (TopDestinations) this is used with. */
+size_t destinations_top(destinations_t *table, destination_t *top, size_t n) {
+  size_t found = 0;
+  if (n == 0)
+    return 0;
+  for (size_t i = 0; i < table->capacity; i++) {
+    const destination_t *entry = &table->slots[i];
+    if (entry->generation != table->generation)
+      continue;
+    if (found == n && !busier(entry, &top[n - 1]))
+      continue;
+    size_t at = found < n ? found++ : n - 1;
+    while (at > 0 && busier(entry, &top[at - 1])) {
+      top[at] = top[at - 1];
+      at--;
+    }
+    top[at] = *entry;
+  }
+  for (size_t i = 0; i < found; i++) {
+    lookup(table, &top[i].key)->in_top = true;
+    top[i].in_top = true;
+  }
+  return found;
+}
+
+static int format_address(const destination_key_t *key, const uint8_t *addr,
+                          char *buf, size_t size) {
+  int family = key->family == AF_INET ? AF_INET : AF_INET6;
+  return inet_ntop(family, addr, buf, (socklen_t)size) != NULL ? 0 : -1;
+}
+
+int destination_format_local(const destination_key_t *key, char *buf,
+                             size_t size) {
+  return format_address(key, key->local_addr, buf, size);
+}
+
+int destination_format_remote(const destination_key_t *key, char *buf,
+                              size_t size) {
+  char addr[INET6_ADDRSTRLEN];
+  if (format_address(key, key->remote_addr, addr, sizeof(addr)) != 0)
+    return -1;
+  const char *format = key->family == AF_INET ? "%s:%u" : "[%s]:%u";
+  int len = snprintf(buf, size, format, addr, (unsigned)key->remote_port);
+  return len >= 0 && (size_t)len < size ? 0 : -1;
+}

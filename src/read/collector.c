@@ -1,0 +1,333 @@
+#include "read/collector.h"
+
+#include "kernel/kernel_release.h"
+#include "kernel/sysctl_ports.h"
+#include "read/collector_internal.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define BOUND_ONLY_BLIND_SPOT                                                  \
+  "TCP sockets that are bound but neither listening nor connected hold "       \
+  "ports that are not counted: "
+
+static int read_sysctls(collector_t *c, uint16_t *low, uint16_t *high,
+                        char *err, size_t err_size) {
+  int rc = sysctl_read_port_range(c->opts->proc_root, low, high, err, err_size);
+  if (rc == 0)
+    rc = sysctl_read_reserved_ports(c->opts->proc_root, &c->reserved, err,
+                                    err_size);
+  return rc;
+}
+
+static int scan_protocols(collector_t *c, const table_source_t *source,
+                          uint16_t low, uint16_t high, char *err,
+                          size_t err_size) {
+  if (c->opts->measure_tcp) {
+    destinations_t *table =
+        c->opts->top_destinations > 0 ? &c->destinations : NULL;
+    int rc = table_scan(source, IPPROTO_TCP, low, high, &c->reserved, table,
+                        cgroup_part_usage(c, 0), &c->tcp, err, err_size);
+    if (rc != 0)
+      return rc;
+  }
+  if (c->opts->measure_udp)
+    return table_scan(source, IPPROTO_UDP, low, high, &c->reserved, NULL,
+                      cgroup_part_usage(c, 1), &c->udp, err, err_size);
+  return 0;
+}
+
+/* collectd's own namespace: one netlink socket kept across reads, and
+ * Source "auto" falling back to /proc for good when netlink fails. */
+static int read_own(collector_t *c, char *err, size_t err_size) {
+  uint16_t low, high;
+  int rc = read_sysctls(c, &low, &high, err, err_size);
+  if (rc != 0)
+    return rc;
+  /* Source "netlink" keeps trying at each read: the failure shows as
+   * scrape_success 0 until netlink works. */
+  if (c->source != SOURCE_PROC && c->own_diag == NULL) {
+    c->own_diag = sock_diag_open(err, err_size);
+    if (c->own_diag == NULL)
+      rc = -errno;
+  }
+  table_source_t source = {c->own_diag, c->opts->proc_root};
+  if (rc == 0)
+    rc = scan_protocols(c, &source, low, high, err, err_size);
+  if (rc != 0 && rc != -ENOMEM && c->source == SOURCE_AUTO) {
+    collector_log(c, LOG_WARNING, "%s; reading %s/net instead from now on", err,
+                  c->opts->proc_root);
+    c->source = SOURCE_PROC;
+    sock_diag_close(c->own_diag);
+    c->own_diag = NULL;
+    source.diag = NULL;
+    rc = scan_protocols(c, &source, low, high, err, err_size);
+  }
+  return rc;
+}
+
+/* The way back from other namespaces, opened for one read and closed
+ * after it, so that between reads the plugin holds no namespace at all.
+ * /proc/self names the main thread, which never leaves collectd's own. */
+static int open_home(collector_t *c, char *err, size_t err_size) {
+  netns_id_t id;
+  c->own_netns = netns_open("/proc/self/ns/net", &id, err, err_size);
+  if (c->own_netns < 0)
+    return -1;
+  c->own_uts = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+  if (c->own_uts < 0) {
+    snprintf(err, err_size, "/proc/self/ns/uts: %s", strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static void close_home(collector_t *c) {
+  if (c->own_netns >= 0)
+    close(c->own_netns);
+  if (c->own_uts >= 0)
+    close(c->own_uts);
+  c->own_netns = c->own_uts = -1;
+}
+
+static bool reads_others(const collector_t *c) {
+  return c->opts->netns_count > 0 || c->opts->all_netns;
+}
+
+/* Another namespace: entered only to read its sysctls and open a netlink
+ * socket there (or, reading /proc, to read its tables), then left at once;
+ * the socket is closed when the read is done, so nothing of the plugin
+ * keeps the namespace alive between reads. */
+static int read_other(collector_t *c, target_t *t, char *err, size_t err_size) {
+  netns_id_t id;
+  int fd = netns_open(t->path, &id, err, err_size);
+  /* Gone, or its bind mount half removed: the path no longer names it. */
+  if (fd == -ENOENT || fd == -EINVAL)
+    return -ESTALE;
+  if (fd < 0)
+    return fd;
+  if (!netns_id_equal(&id, &t->id)) {
+    close(fd);
+    snprintf(err, err_size, "%s: names another namespace now", t->path);
+    return -ESTALE;
+  }
+  int rc = setns(fd, CLONE_NEWNET) == 0 ? 0 : -errno;
+  close(fd);
+  if (rc != 0) {
+    snprintf(err, err_size, "setns %s: %s", t->path, strerror(-rc));
+    return rc;
+  }
+  uint16_t low, high;
+  sock_diag_t *diag = NULL;
+  rc = read_sysctls(c, &low, &high, err, err_size);
+  if (rc == 0 && c->source != SOURCE_PROC) {
+    diag = sock_diag_open(err, err_size);
+    if (diag == NULL)
+      rc = -errno;
+  }
+  table_source_t source = {diag, c->thread_net_root};
+  if (rc == 0 && diag == NULL)
+    rc = scan_protocols(c, &source, low, high, err, err_size);
+  conntrack_t *ct = nat_part_open(c);
+  if (setns(c->own_netns, CLONE_NEWNET) != 0) {
+    /* Nothing else on this thread may run in the wrong namespace. */
+    collector_log(c, LOG_ERR,
+                  "cannot return to collectd's own network "
+                  "namespace: %s; this read thread stays in another one",
+                  strerror(errno));
+  }
+  if (rc == 0 && diag != NULL)
+    rc = scan_protocols(c, &source, low, high, err, err_size);
+  sock_diag_close(diag);
+  nat_part_read(c, ct);
+  conntrack_close(ct);
+  return rc;
+}
+
+/* Entering another namespace is refused without CAP_SYS_ADMIN (setns),
+ * opening a mode-0 bind mount without CAP_DAC_OVERRIDE. */
+static bool is_privilege_error(int rc) { return rc == -EPERM || rc == -EACCES; }
+
+void collector_note_privilege(collector_t *c, const char *what, int error) {
+  if (c->privilege_error != 0)
+    return;
+  c->privilege_error = error;
+  snprintf(c->privilege_what, sizeof(c->privilege_what), "%s", what);
+}
+
+static void complain_privilege(collector_t *c) {
+  if (c->privilege_error != 0 && !c->privilege_failing)
+    collector_log(c, LOG_ERR,
+                  "other network namespaces cannot be measured: entering one "
+                  "needs CAP_SYS_ADMIN (%s: %s)",
+                  c->privilege_what, strerror(c->privilege_error));
+  else if (c->privilege_error == 0 && c->privilege_failing)
+    collector_log(c, LOG_INFO,
+                  "other network namespaces can be measured "
+                  "again");
+  c->privilege_failing = c->privilege_error != 0;
+  c->privilege_error = 0;
+}
+
+static void note_outcome(collector_t *c, target_t *t, int rc, const char *err) {
+  bool failing = rc != 0;
+  if (t->name == NULL) {
+    if (failing && !t->failing)
+      collector_log(c, LOG_ERR, "%s", err);
+    else if (!failing && t->failing)
+      collector_log(c, LOG_INFO, "reading recovered");
+  } else if (failing && is_privilege_error(rc)) {
+    /* One ERROR for all of them, not one per namespace. */
+    collector_note_privilege(c, "entering a network namespace", -rc);
+    failing = false;
+  } else if (failing && !t->failing) {
+    collector_log(c, LOG_ERR, "network namespace \"%s\": %s", t->name, err);
+  } else if (!failing && t->failing) {
+    collector_log(c, LOG_INFO, "network namespace \"%s\": reading recovered",
+                  t->name);
+  }
+  t->failing = failing;
+}
+
+/* Reads one target and hands its reading on. Returns -ESTALE, with
+ * nothing handed on, when a discovered target's path no longer names it. */
+static int read_target(collector_t *c, target_t *t) {
+  char err[512] = "";
+  c->nat_rc = NAT_PART_NOT_READ;
+  int rc;
+  if (t->name == NULL) {
+    rc = read_own(c, err, sizeof(err));
+    nat_part_read_own(c);
+  } else {
+    rc = read_other(c, t, err, sizeof(err));
+  }
+  /* A discovered namespace that went between discovery and read is gone,
+   * not failing: its bind mount was removed, its process exited. */
+  if (rc == -ESTALE && t->name != NULL && !t->configured)
+    return rc;
+  if (rc == -ESTALE) {
+    rc = targets_retarget(c, t, err, sizeof(err));
+    if (rc == 0)
+      rc = read_other(c, t, err, sizeof(err));
+  }
+  note_outcome(c, t, rc, err);
+  nat_part_note(c, t);
+  reading_emit(c, t, rc == 0);
+  return 0;
+}
+
+void collector_read(collector_t *c) {
+  cgroup_part_begin_read(c);
+  read_target(c, &c->own);
+  if (!reads_others(c))
+    return;
+  char err[512];
+  if (open_home(c, err, sizeof(err)) != 0) {
+    collector_log(c, LOG_ERR, "other network namespaces not read: %s", err);
+    close_home(c);
+    return;
+  }
+  for (size_t i = 0; i < c->configured_count; i++)
+    read_target(c, c->others[i]);
+  if (c->opts->all_netns) {
+    targets_discover(c);
+    for (size_t i = c->configured_count; i < c->others_count; i++)
+      if (read_target(c, c->others[i]) == -ESTALE)
+        c->others[i]->seen = 0; /* dropped below, not reported */
+    targets_sweep(c);
+  }
+  close_home(c);
+  complain_privilege(c);
+}
+
+static void note_bound_only_blind_spot(collector_t *c) {
+  if (!c->opts->measure_tcp)
+    return;
+  if (c->source == SOURCE_PROC) {
+    collector_log(c, LOG_INFO,
+                  BOUND_ONLY_BLIND_SPOT "/proc/net/tcp does not list them");
+    return;
+  }
+  struct utsname uts;
+  if (uname(&uts) == 0 && !kernel_dumps_bound_only(uts.release))
+    collector_log(c, LOG_INFO,
+                  BOUND_ONLY_BLIND_SPOT "Linux %s does not dump them (%s)",
+                  uts.release, KERNEL_BOUND_ONLY_SINCE);
+}
+
+static int open_namespaces(collector_t *c, char *err, size_t err_size) {
+  if (!reads_others(c))
+    return 0;
+  snprintf(c->thread_net_root, sizeof(c->thread_net_root), "%s/thread-self",
+           c->opts->proc_root);
+  c->can_ptrace = netns_has_capability(CAP_SYS_PTRACE);
+  int rc = netns_self(&c->own_id);
+  if (rc != 0) {
+    snprintf(err, err_size, "/proc/thread-self/ns/net: %s", strerror(-rc));
+    return -1;
+  }
+  rc = open_home(c, err, err_size);
+  for (size_t i = 0; rc == 0 && i < c->opts->netns_count; i++)
+    rc = targets_add_configured(c, c->opts->netns_paths[i], err, err_size);
+  close_home(c);
+  return rc == 0 ? 0 : -1;
+}
+
+collector_t *collector_new(const options_t *opts, const collector_ops_t *ops,
+                           char *err, size_t err_size) {
+  collector_t *c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    snprintf(err, err_size, "out of memory");
+    return NULL;
+  }
+  c->opts = opts;
+  c->ops = *ops;
+  c->own_netns = c->own_uts = -1;
+  c->source = opts->source;
+  destinations_init(&c->destinations);
+  if (reading_init(c) != 0 || nat_part_init(c) != 0) {
+    snprintf(err, err_size, "out of memory");
+    collector_free(c);
+    return NULL;
+  }
+  if (open_namespaces(c, err, err_size) != 0) {
+    collector_free(c);
+    return NULL;
+  }
+  if (c->source != SOURCE_PROC) {
+    char why[256];
+    c->own_diag = sock_diag_open(why, sizeof(why));
+    if (c->own_diag == NULL && c->source == SOURCE_AUTO) {
+      collector_log(c, LOG_WARNING, "%s; reading %s/net instead", why,
+                    opts->proc_root);
+      c->source = SOURCE_PROC;
+    }
+  }
+  note_bound_only_blind_spot(c);
+  if (cgroup_part_init(c) != 0) {
+    snprintf(err, err_size, "out of memory");
+    collector_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+void collector_free(collector_t *c) {
+  if (c == NULL)
+    return;
+  sock_diag_close(c->own_diag);
+  target_forget(&c->own);
+  targets_free(c);
+  nat_part_free(c);
+  cgroup_part_free(c);
+  reading_free(c);
+  destinations_free(&c->destinations);
+  free(c);
+}
