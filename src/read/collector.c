@@ -1,11 +1,18 @@
 #include "read/collector.h"
 
 #include "kernel/kernel_release.h"
-#include "kernel/sysctl_ports.h"
-#include "read/collector_internal.h"
+#include "kernel/netns.h"
+#include "kernel/sock_diag.h"
+#include "read/cgroup_part.h"
+#include "read/nat_part.h"
+#include "read/scan.h"
+#include "read/table_scan.h"
+#include "read/targets.h"
+#include "util/log_sink.h"
 
 #include <errno.h>
-#include <netinet/in.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,37 +25,42 @@
   "TCP sockets that are bound but neither listening nor connected hold "       \
   "ports that are not counted: "
 
-static int read_sysctls(collector_t *c, uint16_t *low, uint16_t *high,
-                        char *err, size_t err_size) {
-  int rc = sysctl_read_port_range(c->opts->proc_root, low, high, err, err_size);
-  if (rc == 0)
-    rc = sysctl_read_reserved_ports(c->opts->proc_root, &c->reserved, err,
-                                    err_size);
-  return rc;
-}
+struct collector {
+  const options_t *opts;
+  collector_ops_t ops;
+  log_sink_t log;
+  source_kind_t source; /* the one in use: "auto" may have fallen back */
+  sock_diag_t *own_diag;
+  target_t own;
+  targets_t *targets; /* the other namespaces */
+  /* One target's read after another: nothing here grows with the number
+   * of namespaces. */
+  scan_t *scan;
+  cgroup_part_t *cgroups;
+  nat_part_t *nat;
+  reading_t *reading;
+  /* A read refused other namespaces for want of privilege: one ERROR
+   * until a read has no such refusal. */
+  bool privilege_failing;
+  int privilege_error;     /* this read's refusal (errno), or 0 */
+  char privilege_what[64]; /* what was refused */
+  /* The way back home, open only while a read is in other namespaces. */
+  int own_netns;
+  int own_uts;
+  char thread_net_root[PATH_MAX + 16];
+};
 
 static int scan_protocols(collector_t *c, const table_source_t *source,
-                          uint16_t low, uint16_t high, char *err,
-                          size_t err_size) {
-  if (c->opts->measure_tcp) {
-    destinations_t *table =
-        c->opts->top_destinations > 0 ? &c->destinations : NULL;
-    int rc = table_scan(source, IPPROTO_TCP, low, high, &c->reserved, table,
-                        cgroup_part_usage(c, 0), &c->tcp, err, err_size);
-    if (rc != 0)
-      return rc;
-  }
-  if (c->opts->measure_udp)
-    return table_scan(source, IPPROTO_UDP, low, high, &c->reserved, NULL,
-                      cgroup_part_usage(c, 1), &c->udp, err, err_size);
-  return 0;
+                          char *err, size_t err_size) {
+  cgroup_usage_t *const cgroups[2] = {cgroup_part_usage(c->cgroups, 0),
+                                      cgroup_part_usage(c->cgroups, 1)};
+  return scan_tables(c->scan, source, cgroups, err, err_size);
 }
 
 /* collectd's own namespace: one netlink socket kept across reads, and
  * Source "auto" falling back to /proc for good when netlink fails. */
 static int read_own(collector_t *c, char *err, size_t err_size) {
-  uint16_t low, high;
-  int rc = read_sysctls(c, &low, &high, err, err_size);
+  int rc = scan_read_pool(c->scan, err, err_size);
   if (rc != 0)
     return rc;
   /* Source "netlink" keeps trying at each read: the failure shows as
@@ -60,15 +72,16 @@ static int read_own(collector_t *c, char *err, size_t err_size) {
   }
   table_source_t source = {c->own_diag, c->opts->proc_root};
   if (rc == 0)
-    rc = scan_protocols(c, &source, low, high, err, err_size);
+    rc = scan_protocols(c, &source, err, err_size);
   if (rc != 0 && rc != -ENOMEM && c->source == SOURCE_AUTO) {
-    collector_log(c, LOG_WARNING, "%s; reading %s/net instead from now on", err,
-                  c->opts->proc_root);
+    log_sink_printf(&c->log, LOG_WARNING,
+                    "%s; reading %s/net instead from now on", err,
+                    c->opts->proc_root);
     c->source = SOURCE_PROC;
     sock_diag_close(c->own_diag);
     c->own_diag = NULL;
     source.diag = NULL;
-    rc = scan_protocols(c, &source, low, high, err, err_size);
+    rc = scan_protocols(c, &source, err, err_size);
   }
   return rc;
 }
@@ -124,9 +137,8 @@ static int read_other(collector_t *c, target_t *t, char *err, size_t err_size) {
     snprintf(err, err_size, "setns %s: %s", t->path, strerror(-rc));
     return rc;
   }
-  uint16_t low, high;
   sock_diag_t *diag = NULL;
-  rc = read_sysctls(c, &low, &high, err, err_size);
+  rc = scan_read_pool(c->scan, err, err_size);
   if (rc == 0 && c->source != SOURCE_PROC) {
     diag = sock_diag_open(err, err_size);
     if (diag == NULL)
@@ -134,19 +146,19 @@ static int read_other(collector_t *c, target_t *t, char *err, size_t err_size) {
   }
   table_source_t source = {diag, c->thread_net_root};
   if (rc == 0 && diag == NULL)
-    rc = scan_protocols(c, &source, low, high, err, err_size);
-  conntrack_t *ct = nat_part_open(c);
+    rc = scan_protocols(c, &source, err, err_size);
+  conntrack_t *ct = nat_part_open(c->nat);
   if (setns(c->own_netns, CLONE_NEWNET) != 0) {
     /* Nothing else on this thread may run in the wrong namespace. */
-    collector_log(c, LOG_ERR,
-                  "cannot return to collectd's own network "
-                  "namespace: %s; this read thread stays in another one",
-                  strerror(errno));
+    log_sink_printf(&c->log, LOG_ERR,
+                    "cannot return to collectd's own network "
+                    "namespace: %s; this read thread stays in another one",
+                    strerror(errno));
   }
   if (rc == 0 && diag != NULL)
-    rc = scan_protocols(c, &source, low, high, err, err_size);
+    rc = scan_protocols(c, &source, err, err_size);
   sock_diag_close(diag);
-  nat_part_read(c, ct);
+  nat_part_read(c->nat, ct);
   conntrack_close(ct);
   return rc;
 }
@@ -155,7 +167,9 @@ static int read_other(collector_t *c, target_t *t, char *err, size_t err_size) {
  * opening a mode-0 bind mount without CAP_DAC_OVERRIDE. */
 static bool is_privilege_error(int rc) { return rc == -EPERM || rc == -EACCES; }
 
-void collector_note_privilege(collector_t *c, const char *what, int error) {
+/* Notes that this read could not enter or find another namespace for
+ * want of privilege; the first refusal of a read is the one told. */
+static void note_privilege(collector_t *c, const char *what, int error) {
   if (c->privilege_error != 0)
     return;
   c->privilege_error = error;
@@ -164,14 +178,14 @@ void collector_note_privilege(collector_t *c, const char *what, int error) {
 
 static void complain_privilege(collector_t *c) {
   if (c->privilege_error != 0 && !c->privilege_failing)
-    collector_log(c, LOG_ERR,
-                  "other network namespaces cannot be measured: entering one "
-                  "needs CAP_SYS_ADMIN (%s: %s)",
-                  c->privilege_what, strerror(c->privilege_error));
+    log_sink_printf(&c->log, LOG_ERR,
+                    "other network namespaces cannot be measured: entering "
+                    "one needs CAP_SYS_ADMIN (%s: %s)",
+                    c->privilege_what, strerror(c->privilege_error));
   else if (c->privilege_error == 0 && c->privilege_failing)
-    collector_log(c, LOG_INFO,
-                  "other network namespaces can be measured "
-                  "again");
+    log_sink_printf(&c->log, LOG_INFO,
+                    "other network namespaces can be measured "
+                    "again");
   c->privilege_failing = c->privilege_error != 0;
   c->privilege_error = 0;
 }
@@ -180,31 +194,47 @@ static void note_outcome(collector_t *c, target_t *t, int rc, const char *err) {
   bool failing = rc != 0;
   if (t->name == NULL) {
     if (failing && !t->failing)
-      collector_log(c, LOG_ERR, "%s", err);
+      log_sink_printf(&c->log, LOG_ERR, "%s", err);
     else if (!failing && t->failing)
-      collector_log(c, LOG_INFO, "reading recovered");
+      log_sink_printf(&c->log, LOG_INFO, "reading recovered");
   } else if (failing && is_privilege_error(rc)) {
     /* One ERROR for all of them, not one per namespace. */
-    collector_note_privilege(c, "entering a network namespace", -rc);
+    note_privilege(c, "entering a network namespace", -rc);
     failing = false;
   } else if (failing && !t->failing) {
-    collector_log(c, LOG_ERR, "network namespace \"%s\": %s", t->name, err);
+    log_sink_printf(&c->log, LOG_ERR, "network namespace \"%s\": %s", t->name,
+                    err);
   } else if (!failing && t->failing) {
-    collector_log(c, LOG_INFO, "network namespace \"%s\": reading recovered",
-                  t->name);
+    log_sink_printf(&c->log, LOG_INFO,
+                    "network namespace \"%s\": reading recovered", t->name);
   }
   t->failing = failing;
+}
+
+/* Up again from the kernel: the parts' readings, then the target's. */
+static void hand_on(collector_t *c, target_t *t, bool ok) {
+  cgroup_readings_t cgroups[2] = {{NULL, 0}, {NULL, 0}};
+  for (size_t i = 0; ok && i < 2; i++)
+    if (i == 0 ? c->opts->measure_tcp : c->opts->measure_udp)
+      cgroups[i] = cgroup_part_reading(c->cgroups, &t->cgroups, i);
+  nat_reading_t nat;
+  if (c->opts->report_nat)
+    nat_part_reading(c->nat, &t->nat, &nat);
+  const target_reading_t *reading =
+      reading_make(c->reading, &t->reading, c->scan, t->name, ok, cgroups,
+                   c->opts->report_nat ? &nat : NULL);
+  c->ops.reading(reading, c->ops.ctx);
 }
 
 /* Reads one target and hands its reading on. Returns -ESTALE, with
  * nothing handed on, when a discovered target's path no longer names it. */
 static int read_target(collector_t *c, target_t *t) {
   char err[512] = "";
-  c->nat_rc = NAT_PART_NOT_READ;
+  nat_part_begin_target(c->nat);
   int rc;
   if (t->name == NULL) {
     rc = read_own(c, err, sizeof(err));
-    nat_part_read_own(c);
+    nat_part_read_own(c->nat);
   } else {
     rc = read_other(c, t, err, sizeof(err));
   }
@@ -213,36 +243,46 @@ static int read_target(collector_t *c, target_t *t) {
   if (rc == -ESTALE && t->name != NULL && !t->configured)
     return rc;
   if (rc == -ESTALE) {
-    rc = targets_retarget(c, t, err, sizeof(err));
+    rc = targets_retarget(c->targets, t, c->own_uts, err, sizeof(err));
     if (rc == 0)
       rc = read_other(c, t, err, sizeof(err));
   }
   note_outcome(c, t, rc, err);
-  nat_part_note(c, t);
-  reading_emit(c, t, rc == 0);
+  nat_part_note(c->nat, &t->nat, t->name);
+  hand_on(c, t, rc == 0);
   return 0;
 }
 
+static void read_others(collector_t *c) {
+  targets_t *targets = c->targets;
+  size_t configured = targets_configured(targets);
+  for (size_t i = 0; i < configured; i++)
+    read_target(c, targets_at(targets, i));
+  if (!c->opts->all_netns)
+    return;
+  int refused;
+  targets_discover(targets, c->own_uts, &refused);
+  if (refused != 0)
+    note_privilege(c, "reading /proc/PID/ns/net", refused);
+  for (size_t i = configured; i < targets_count(targets); i++)
+    if (read_target(c, targets_at(targets, i)) == -ESTALE)
+      targets_mark_gone(targets_at(targets, i)); /* not reported */
+  targets_sweep(targets);
+}
+
 void collector_read(collector_t *c) {
-  cgroup_part_begin_read(c);
+  cgroup_part_begin_read(c->cgroups);
   read_target(c, &c->own);
   if (!reads_others(c))
     return;
   char err[512];
   if (open_home(c, err, sizeof(err)) != 0) {
-    collector_log(c, LOG_ERR, "other network namespaces not read: %s", err);
+    log_sink_printf(&c->log, LOG_ERR, "other network namespaces not read: %s",
+                    err);
     close_home(c);
     return;
   }
-  for (size_t i = 0; i < c->configured_count; i++)
-    read_target(c, c->others[i]);
-  if (c->opts->all_netns) {
-    targets_discover(c);
-    for (size_t i = c->configured_count; i < c->others_count; i++)
-      if (read_target(c, c->others[i]) == -ESTALE)
-        c->others[i]->seen = 0; /* dropped below, not reported */
-    targets_sweep(c);
-  }
+  read_others(c);
   close_home(c);
   complain_privilege(c);
 }
@@ -251,15 +291,15 @@ static void note_bound_only_blind_spot(collector_t *c) {
   if (!c->opts->measure_tcp)
     return;
   if (c->source == SOURCE_PROC) {
-    collector_log(c, LOG_INFO,
-                  BOUND_ONLY_BLIND_SPOT "/proc/net/tcp does not list them");
+    log_sink_printf(&c->log, LOG_INFO,
+                    BOUND_ONLY_BLIND_SPOT "/proc/net/tcp does not list them");
     return;
   }
   struct utsname uts;
   if (uname(&uts) == 0 && !kernel_dumps_bound_only(uts.release))
-    collector_log(c, LOG_INFO,
-                  BOUND_ONLY_BLIND_SPOT "Linux %s does not dump them (%s)",
-                  uts.release, KERNEL_BOUND_ONLY_SINCE);
+    log_sink_printf(&c->log, LOG_INFO,
+                    BOUND_ONLY_BLIND_SPOT "Linux %s does not dump them (%s)",
+                    uts.release, KERNEL_BOUND_ONLY_SINCE);
 }
 
 static int open_namespaces(collector_t *c, char *err, size_t err_size) {
@@ -267,36 +307,40 @@ static int open_namespaces(collector_t *c, char *err, size_t err_size) {
     return 0;
   snprintf(c->thread_net_root, sizeof(c->thread_net_root), "%s/thread-self",
            c->opts->proc_root);
-  c->can_ptrace = netns_has_capability(CAP_SYS_PTRACE);
-  int rc = netns_self(&c->own_id);
-  if (rc != 0) {
-    snprintf(err, err_size, "/proc/thread-self/ns/net: %s", strerror(-rc));
+  int rc = targets_start(c->targets, err, err_size);
+  if (rc != 0)
     return -1;
-  }
   rc = open_home(c, err, err_size);
   for (size_t i = 0; rc == 0 && i < c->opts->netns_count; i++)
-    rc = targets_add_configured(c, c->opts->netns_paths[i], err, err_size);
+    rc = targets_add_configured(c->targets, c->opts->netns_paths[i], c->own_uts,
+                                err, err_size);
   close_home(c);
   return rc == 0 ? 0 : -1;
+}
+
+static collector_t *out_of_memory(collector_t *c, char *err, size_t err_size) {
+  snprintf(err, err_size, "out of memory");
+  collector_free(c);
+  return NULL;
 }
 
 collector_t *collector_new(const options_t *opts, const collector_ops_t *ops,
                            char *err, size_t err_size) {
   collector_t *c = calloc(1, sizeof(*c));
-  if (c == NULL) {
-    snprintf(err, err_size, "out of memory");
-    return NULL;
-  }
+  if (c == NULL)
+    return out_of_memory(c, err, err_size);
   c->opts = opts;
   c->ops = *ops;
+  c->log = (log_sink_t){ops->log, ops->ctx};
   c->own_netns = c->own_uts = -1;
   c->source = opts->source;
-  destinations_init(&c->destinations);
-  if (reading_init(c) != 0 || nat_part_init(c) != 0) {
-    snprintf(err, err_size, "out of memory");
-    collector_free(c);
-    return NULL;
-  }
+  c->scan = scan_new(opts);
+  c->reading = reading_new(opts, &c->log);
+  c->nat = nat_part_new(opts, &c->log);
+  c->targets = targets_new(opts, ops->netns_name_max, &c->log);
+  if (c->scan == NULL || c->reading == NULL || c->nat == NULL ||
+      c->targets == NULL)
+    return out_of_memory(c, err, err_size);
   if (open_namespaces(c, err, err_size) != 0) {
     collector_free(c);
     return NULL;
@@ -305,17 +349,16 @@ collector_t *collector_new(const options_t *opts, const collector_ops_t *ops,
     char why[256];
     c->own_diag = sock_diag_open(why, sizeof(why));
     if (c->own_diag == NULL && c->source == SOURCE_AUTO) {
-      collector_log(c, LOG_WARNING, "%s; reading %s/net instead", why,
-                    opts->proc_root);
+      log_sink_printf(&c->log, LOG_WARNING, "%s; reading %s/net instead", why,
+                      opts->proc_root);
       c->source = SOURCE_PROC;
     }
   }
   note_bound_only_blind_spot(c);
-  if (cgroup_part_init(c) != 0) {
-    snprintf(err, err_size, "out of memory");
-    collector_free(c);
-    return NULL;
-  }
+  /* After the fallback: it says whether owners can be known. */
+  c->cgroups = cgroup_part_new(opts, c->source, &c->log);
+  if (c->cgroups == NULL)
+    return out_of_memory(c, err, err_size);
   return c;
 }
 
@@ -324,10 +367,10 @@ void collector_free(collector_t *c) {
     return;
   sock_diag_close(c->own_diag);
   target_forget(&c->own);
-  targets_free(c);
-  nat_part_free(c);
-  cgroup_part_free(c);
-  reading_free(c);
-  destinations_free(&c->destinations);
+  targets_free(c->targets);
+  nat_part_free(c->nat);
+  cgroup_part_free(c->cgroups);
+  reading_free(c->reading);
+  scan_free(c->scan);
   free(c);
 }

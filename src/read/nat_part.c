@@ -1,7 +1,7 @@
-/* The NAT part of a target's read: conntrack's source-translated flows
- * and its failure counters, over a ctnetlink socket of the target's
- * namespace; and the part's reading. */
-#include "read/collector_internal.h"
+#include "read/nat_part.h"
+
+#include "count/nat_usage.h"
+#include "read/table_scan.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,97 +9,131 @@
 #include <sys/socket.h>
 #include <syslog.h>
 
-int nat_part_init(collector_t *c) {
-  nat_usage_init(&c->nat, &c->opts->nat_range);
-  unsigned top = c->opts->top_nat;
-  if (!c->opts->report_nat || top == 0)
-    return 0;
-  c->nat_top = calloc(top, sizeof(*c->nat_top));
-  c->nat_entries = calloc(2 * (size_t)top, sizeof(*c->nat_entries));
-  return c->nat_top != NULL && c->nat_entries != NULL ? 0 : -1;
+/* The part was not read: the namespace could not be entered. */
+#define NAT_PART_NOT_READ 1
+
+struct nat_part {
+  const options_t *opts;
+  const log_sink_t *log;
+  conntrack_t *own_conntrack;
+  nat_usage_t usage;
+  destination_t *top;
+  top_entry_t *entries;
+  int rc; /* 0, a negative errno, or NAT_PART_NOT_READ */
+  char err[512];
+  conntrack_stats_t stats;
+};
+
+nat_part_t *nat_part_new(const options_t *opts, const log_sink_t *log) {
+  nat_part_t *part = calloc(1, sizeof(*part));
+  if (part == NULL)
+    return NULL;
+  part->opts = opts;
+  part->log = log;
+  nat_usage_init(&part->usage, &opts->nat_range);
+  unsigned top = opts->top_nat;
+  if (!opts->report_nat || top == 0)
+    return part;
+  part->top = calloc(top, sizeof(*part->top));
+  part->entries = calloc(2 * (size_t)top, sizeof(*part->entries));
+  if (part->top == NULL || part->entries == NULL) {
+    nat_part_free(part);
+    return NULL;
+  }
+  return part;
 }
 
-void nat_part_free(collector_t *c) {
-  conntrack_close(c->own_conntrack);
-  c->own_conntrack = NULL;
-  nat_usage_free(&c->nat);
-  free(c->nat_top);
-  free(c->nat_entries);
-  c->nat_top = NULL;
-  c->nat_entries = NULL;
+void nat_part_free(nat_part_t *part) {
+  if (part == NULL)
+    return;
+  conntrack_close(part->own_conntrack);
+  nat_usage_free(&part->usage);
+  free(part->top);
+  free(part->entries);
+  free(part);
 }
+
+void nat_memory_forget(nat_memory_t *memory) {
+  reported_keys_free(&memory->reported);
+}
+
+void nat_part_begin_target(nat_part_t *part) { part->rc = NAT_PART_NOT_READ; }
 
 /* The whole table in one walk of the kernel's hash (IPv4 and IPv6),
  * filtered by the kernel to source-translated entries where it can
  * (Linux 5.15+); a dump the kernel marked interrupted is started over. */
-static int read_part(collector_t *c, conntrack_t *ct) {
+static int read_part(nat_part_t *part, conntrack_t *ct) {
   conntrack_query_t query = {AF_UNSPEC, false};
-  char *err = c->nat_err;
-  size_t err_size = sizeof(c->nat_err);
+  char *err = part->err;
+  size_t err_size = sizeof(part->err);
   int rc = -EAGAIN;
   for (int attempt = 0; attempt < TABLE_SCAN_ATTEMPTS && rc == -EAGAIN;
        attempt++) {
-    nat_usage_clear(&c->nat);
-    rc = conntrack_dump(ct, &query, nat_usage_visit, &c->nat, err, err_size);
+    nat_usage_clear(&part->usage);
+    rc = conntrack_dump(ct, &query, nat_usage_visit, &part->usage, err,
+                        err_size);
   }
   if (rc == -ENOMEM)
     snprintf(err, err_size, "out of memory counting NAT destinations");
   if (rc == 0)
-    rc = conntrack_stats(ct, &c->nat_stats, err, err_size);
+    rc = conntrack_stats(ct, &part->stats, err, err_size);
   return rc;
 }
 
-conntrack_t *nat_part_open(collector_t *c) {
-  if (!c->opts->report_nat)
+conntrack_t *nat_part_open(nat_part_t *part) {
+  if (!part->opts->report_nat)
     return NULL;
-  conntrack_t *ct = conntrack_open(c->nat_err, sizeof(c->nat_err));
+  conntrack_t *ct = conntrack_open(part->err, sizeof(part->err));
   if (ct == NULL)
-    c->nat_rc = -errno;
+    part->rc = -errno;
   return ct;
 }
 
-void nat_part_read(collector_t *c, conntrack_t *ct) {
+void nat_part_read(nat_part_t *part, conntrack_t *ct) {
   if (ct != NULL)
-    c->nat_rc = read_part(c, ct);
+    part->rc = read_part(part, ct);
 }
 
-/* collectd's own namespace keeps its socket; one that failed is replaced
- * at the next read, so a lasting fault costs one socket() a read. */
-void nat_part_read_own(collector_t *c) {
-  if (!c->opts->report_nat)
+/* A socket that failed is replaced at the next read, so a lasting fault
+ * costs one socket() a read. */
+void nat_part_read_own(nat_part_t *part) {
+  if (!part->opts->report_nat)
     return;
-  if (c->own_conntrack == NULL)
-    c->own_conntrack = nat_part_open(c);
-  nat_part_read(c, c->own_conntrack);
-  if (c->nat_rc != 0) {
-    conntrack_close(c->own_conntrack);
-    c->own_conntrack = NULL;
+  if (part->own_conntrack == NULL)
+    part->own_conntrack = nat_part_open(part);
+  nat_part_read(part, part->own_conntrack);
+  if (part->rc != 0) {
+    conntrack_close(part->own_conntrack);
+    part->own_conntrack = NULL;
   }
 }
 
-void nat_part_note(collector_t *c, target_t *t) {
-  if (!c->opts->report_nat || c->nat_rc == NAT_PART_NOT_READ)
+void nat_part_note(nat_part_t *part, nat_memory_t *memory, const char *netns) {
+  if (!part->opts->report_nat || part->rc == NAT_PART_NOT_READ)
     return;
-  bool failing = c->nat_rc != 0;
-  const char *prefix = t->name != NULL ? "network namespace \"" : "";
-  const char *name = t->name != NULL ? t->name : "";
-  const char *end = t->name != NULL ? "\": " : "";
-  if (failing && !t->nat_failing)
-    collector_log(c, LOG_ERR, "%s%s%sNAT: %s", prefix, name, end, c->nat_err);
-  else if (!failing && t->nat_failing)
-    collector_log(c, LOG_INFO, "%s%s%sNAT: reading recovered", prefix, name,
-                  end);
-  t->nat_failing = failing;
+  bool failing = part->rc != 0;
+  const char *prefix = netns != NULL ? "network namespace \"" : "";
+  const char *name = netns != NULL ? netns : "";
+  const char *end = netns != NULL ? "\": " : "";
+  if (failing && !memory->failing)
+    log_sink_printf(part->log, LOG_ERR, "%s%s%sNAT: %s", prefix, name, end,
+                    part->err);
+  else if (!failing && memory->failing)
+    log_sink_printf(part->log, LOG_INFO, "%s%s%sNAT: reading recovered", prefix,
+                    name, end);
+  memory->failing = failing;
 }
 
-void nat_part_reading(collector_t *c, target_t *t, nat_reading_t *out) {
-  out->ok = c->nat_rc == 0;
-  out->total = nat_port_range_size(&c->opts->nat_range);
-  out->insert_failed = c->nat_stats.insert_failed;
-  out->drop = c->nat_stats.drop;
-  out->entries = c->nat_entries;
+void nat_part_reading(nat_part_t *part, nat_memory_t *memory,
+                      nat_reading_t *out) {
+  const options_t *opts = part->opts;
+  out->ok = part->rc == 0;
+  out->total = nat_port_range_size(&opts->nat_range);
+  out->insert_failed = part->stats.insert_failed;
+  out->drop = part->stats.drop;
+  out->entries = part->entries;
   out->count = 0;
-  if (out->ok && c->opts->top_nat > 0)
-    out->count = top_report(&c->nat.table, c->nat_top, c->opts->top_nat,
-                            &t->reported_nat, c->nat_entries);
+  if (out->ok && opts->top_nat > 0)
+    out->count = top_report(&part->usage.table, part->top, opts->top_nat,
+                            &memory->reported, part->entries);
 }

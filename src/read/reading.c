@@ -1,38 +1,53 @@
-/* A target's reading from the scratch of its read: pool usage, the open
- * ports to report, the destinations to report, the states. */
-#include "read/collector_internal.h"
+#include "read/reading.h"
 
 #include "count/open_ports.h"
 
-#include <netinet/in.h>
 #include <stdlib.h>
-#include <string.h>
 #include <syslog.h>
 
-int reading_init(collector_t *c) {
-  unsigned top = c->opts->top_destinations;
+struct reading {
+  const options_t *opts;
+  const log_sink_t *log;
+  portset_t previously_open;
+  portset_t report[2];
+  destination_t *top;
+  top_entry_t *destinations; /* the top, then as many drop-outs */
+  protocol_reading_t protocols[2];
+  unsigned states[TCP_STATE_NAMES];
+  target_reading_t target;
+};
+
+reading_t *reading_new(const options_t *opts, const log_sink_t *log) {
+  reading_t *reading = calloc(1, sizeof(*reading));
+  if (reading == NULL)
+    return NULL;
+  reading->opts = opts;
+  reading->log = log;
+  unsigned top = opts->top_destinations;
   if (top == 0)
-    return 0;
-  c->top = calloc(top, sizeof(*c->top));
-  /* The top, then as many that dropped out of the last top. */
-  c->destination_readings =
-      calloc(2 * (size_t)top, sizeof(*c->destination_readings));
-  return c->top != NULL && c->destination_readings != NULL ? 0 : -1;
+    return reading;
+  reading->top = calloc(top, sizeof(*reading->top));
+  reading->destinations =
+      calloc(2 * (size_t)top, sizeof(*reading->destinations));
+  if (reading->top == NULL || reading->destinations == NULL) {
+    reading_free(reading);
+    return NULL;
+  }
+  return reading;
 }
 
-void reading_free(collector_t *c) {
-  free(c->top);
-  free(c->destination_readings);
-  c->top = NULL;
-  c->destination_readings = NULL;
+void reading_free(reading_t *reading) {
+  if (reading == NULL)
+    return;
+  free(reading->top);
+  free(reading->destinations);
+  free(reading);
 }
 
-void target_forget(target_t *t) {
+void reading_memory_forget(reading_memory_t *memory) {
   for (size_t i = 0; i < 2; i++)
-    port_memory_free(&t->previously_open[i]);
-  reported_keys_free(&t->reported_destinations);
-  reported_keys_free(&t->reported_nat);
-  cgroup_part_forget(t);
+    port_memory_free(&memory->previously_open[i]);
+  reported_keys_free(&memory->destinations);
 }
 
 static void mark_reported(uint16_t port, bool open, void *ctx) {
@@ -40,63 +55,65 @@ static void mark_reported(uint16_t port, bool open, void *ctx) {
   portset_add(ctx, port);
 }
 
-static void protocol_reading(collector_t *c, target_t *t, size_t index,
-                             const snapshot_t *snap, protocol_reading_t *out) {
-  port_memory_t *memory = &t->previously_open[index];
-  portset_t *report = &c->report[index];
-  port_memory_load(memory, &c->previously_open);
+static const protocol_reading_t *
+protocol_reading(reading_t *reading, reading_memory_t *memory, size_t index,
+                 const snapshot_t *snap, const cgroup_readings_t *cgroups) {
+  port_memory_t *remembered = &memory->previously_open[index];
+  portset_t *report = &reading->report[index];
+  port_memory_load(remembered, &reading->previously_open);
   portset_clear(report);
-  open_ports_report(&c->opts->open_ports, &c->previously_open, &snap->open,
-                    mark_reported, report);
-  if (port_memory_save(memory, &snap->open) != 0)
-    collector_log(c, LOG_WARNING,
-                  "out of memory remembering open ports: a "
-                  "port that closes may not be reported with 0");
+  open_ports_report(&reading->opts->open_ports, &reading->previously_open,
+                    &snap->open, mark_reported, report);
+  if (port_memory_save(remembered, &snap->open) != 0)
+    log_sink_printf(reading->log, LOG_WARNING,
+                    "out of memory remembering open ports: a "
+                    "port that closes may not be reported with 0");
+  protocol_reading_t *out = &reading->protocols[index];
   out->used = snapshot_used(snap);
   out->total = snap->total;
   out->report = report;
   out->open = &snap->open;
-  out->cgroups = NULL;
-  out->cgroups_count = c->opts->top_cgroups > 0
-                           ? cgroup_part_reading(c, t, index, &out->cgroups)
-                           : 0;
+  out->cgroups = cgroups->groups;
+  out->cgroups_count = cgroups->count;
+  return out;
 }
 
 /* A destination's used adds the ports held exclusively (listeners,
  * bound-only sockets): no connect() can take those either. */
-static size_t destination_readings(collector_t *c, target_t *t) {
-  size_t n = top_report(&c->destinations, c->top, c->opts->top_destinations,
-                        &t->reported_destinations, c->destination_readings);
-  unsigned exclusive = snapshot_exclusive(&c->tcp);
+static size_t destination_readings(reading_t *reading, reading_memory_t *memory,
+                                   scan_t *scan) {
+  size_t n = top_report(scan_destinations(scan), reading->top,
+                        reading->opts->top_destinations, &memory->destinations,
+                        reading->destinations);
+  unsigned exclusive = snapshot_exclusive(scan_snapshot(scan, 0));
   for (size_t i = 0; i < n; i++)
-    c->destination_readings[i].count += exclusive;
+    reading->destinations[i].count += exclusive;
   return n;
 }
 
-void reading_emit(collector_t *c, target_t *t, bool ok) {
-  target_reading_t r = {.netns = t->name, .ok = ok};
-  protocol_reading_t tcp, udp;
-  unsigned states[TCP_STATE_NAMES];
-  if (ok && c->opts->measure_tcp) {
-    protocol_reading(c, t, 0, &c->tcp, &tcp);
-    r.tcp = &tcp;
-    if (c->opts->top_destinations > 0) {
-      r.destinations = c->destination_readings;
-      r.destinations_count = destination_readings(c, t);
+const target_reading_t *reading_make(reading_t *reading,
+                                     reading_memory_t *memory, scan_t *scan,
+                                     const char *netns, bool ok,
+                                     const cgroup_readings_t cgroups[2],
+                                     const nat_reading_t *nat) {
+  const options_t *opts = reading->opts;
+  target_reading_t *r = &reading->target;
+  *r = (target_reading_t){.netns = netns, .ok = ok, .nat = nat};
+  if (ok && opts->measure_tcp) {
+    r->tcp = protocol_reading(reading, memory, 0, scan_snapshot(scan, 0),
+                              &cgroups[0]);
+    if (opts->top_destinations > 0) {
+      r->destinations = reading->destinations;
+      r->destinations_count = destination_readings(reading, memory, scan);
     }
-    if (c->opts->report_states) {
-      tcp_states_fold(c->tcp.sockets_by_state, states);
-      r.states = states;
+    if (opts->report_states) {
+      tcp_states_fold(scan_snapshot(scan, 0)->sockets_by_state,
+                      reading->states);
+      r->states = reading->states;
     }
   }
-  if (ok && c->opts->measure_udp) {
-    protocol_reading(c, t, 1, &c->udp, &udp);
-    r.udp = &udp;
-  }
-  nat_reading_t nat;
-  if (c->opts->report_nat) {
-    nat_part_reading(c, t, &nat);
-    r.nat = &nat;
-  }
-  c->ops.reading(&r, c->ops.ctx);
+  if (ok && opts->measure_udp)
+    r->udp = protocol_reading(reading, memory, 1, scan_snapshot(scan, 1),
+                              &cgroups[1]);
+  return r;
 }

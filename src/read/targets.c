@@ -1,7 +1,4 @@
-/* The namespaces other than collectd's own: those NetNamespace names, and
- * with AllNetNamespaces those found at each read, each named once when
- * first met. */
-#include "read/collector_internal.h"
+#include "read/targets.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -11,28 +8,69 @@
 #include <syslog.h>
 #include <unistd.h>
 
-static target_t *find_target(const collector_t *c, const netns_id_t *id) {
-  for (size_t i = 0; i < c->others_count; i++)
-    if (netns_id_equal(&c->others[i]->id, id))
-      return c->others[i];
+struct targets {
+  const options_t *opts;
+  const log_sink_t *log;
+  size_t name_max;
+  /* The configured first. */
+  target_t **list;
+  size_t count;
+  size_t capacity;
+  size_t configured;
+  unsigned discovery; /* number of the current discovery, from 1 */
+  bool can_ptrace;    /* CAP_SYS_PTRACE: every /proc/PID/ns/net shows */
+  netns_id_t own_id;
+};
+
+void target_forget(target_t *t) {
+  reading_memory_forget(&t->reading);
+  nat_memory_forget(&t->nat);
+  cgroup_memory_forget(&t->cgroups);
+}
+
+targets_t *targets_new(const options_t *opts, size_t name_max,
+                       const log_sink_t *log) {
+  targets_t *targets = calloc(1, sizeof(*targets));
+  if (targets == NULL)
+    return NULL;
+  targets->opts = opts;
+  targets->name_max = name_max;
+  targets->log = log;
+  return targets;
+}
+
+int targets_start(targets_t *targets, char *err, size_t err_size) {
+  targets->can_ptrace = netns_has_capability(CAP_SYS_PTRACE);
+  int rc = netns_self(&targets->own_id);
+  if (rc != 0) {
+    snprintf(err, err_size, "/proc/thread-self/ns/net: %s", strerror(-rc));
+    return -1;
+  }
+  return 0;
+}
+
+static target_t *find_target(const targets_t *targets, const netns_id_t *id) {
+  for (size_t i = 0; i < targets->count; i++)
+    if (netns_id_equal(&targets->list[i]->id, id))
+      return targets->list[i];
   return NULL;
 }
 
-static bool name_taken(const collector_t *c, const char *name) {
-  for (size_t i = 0; i < c->others_count; i++)
-    if (strcmp(c->others[i]->name, name) == 0)
+static bool name_taken(const targets_t *targets, const char *name) {
+  for (size_t i = 0; i < targets->count; i++)
+    if (strcmp(targets->list[i]->name, name) == 0)
       return true;
   return false;
 }
 
 /* Cut to what fits after "<Hostname>:", and made unique by appending
  * "-<inode>" (cutting further if need be) when another namespace has it. */
-static char *unique_name(const collector_t *c, const char *base,
+static char *unique_name(const targets_t *targets, const char *base,
                          const netns_id_t *id) {
-  size_t max = c->ops.netns_name_max;
+  size_t max = targets->name_max;
   char name[256], suffix[32];
   snprintf(name, sizeof(name), "%.*s", (int)(max < 255 ? max : 255), base);
-  if (name_taken(c, name)) {
+  if (name_taken(targets, name)) {
     int n = snprintf(suffix, sizeof(suffix), "-%" PRIuMAX, (uintmax_t)id->ino);
     size_t keep = strlen(name);
     if (keep + (size_t)n > max)
@@ -61,33 +99,34 @@ static void match_mount(const netns_found_t *found, void *ctx) {
  * process in it when that is not collectd's own, else netns-<inode>
  * (*by_inode then says so: another process met in the same discovery may
  * still name it). */
-static char *name_of(const collector_t *c, const netns_id_t *id,
-                     const char *mount_name, pid_t pid, bool *by_inode) {
+static char *name_of(const targets_t *targets, int own_uts,
+                     const netns_id_t *id, const char *mount_name, pid_t pid,
+                     bool *by_inode) {
   char name[256];
   *by_inode = false;
   if (mount_name != NULL) {
     snprintf(name, sizeof(name), "%s", mount_name);
-  } else if (pid <= 0 || netns_uts_hostname(c->opts->proc_root, pid, c->own_uts,
-                                            name, sizeof(name)) != 1) {
+  } else if (pid <= 0 || netns_uts_hostname(targets->opts->proc_root, pid,
+                                            own_uts, name, sizeof(name)) != 1) {
     snprintf(name, sizeof(name), "netns-%" PRIuMAX, (uintmax_t)id->ino);
     *by_inode = true;
   }
-  return unique_name(c, name, id);
+  return unique_name(targets, name, id);
 }
 
 /* A namespace first met this discovery through a process that shares
  * collectd's hostname (a debugging nsenter, a CNI helper) takes the
  * hostname of a later process in it that has its own (the pod's). Once
  * the discovery that met it is over, its name stays. */
-static void name_by_later_process(collector_t *c, target_t *t,
+static void name_by_later_process(targets_t *targets, int own_uts, target_t *t,
                                   const netns_found_t *found) {
-  if (!t->named_by_inode || t->born != c->discovery || found->pid <= 0)
+  if (!t->named_by_inode || t->born != targets->discovery || found->pid <= 0)
     return;
   char hostname[256];
-  if (netns_uts_hostname(c->opts->proc_root, found->pid, c->own_uts, hostname,
-                         sizeof(hostname)) != 1)
+  if (netns_uts_hostname(targets->opts->proc_root, found->pid, own_uts,
+                         hostname, sizeof(hostname)) != 1)
     return;
-  char *name = unique_name(c, hostname, &t->id);
+  char *name = unique_name(targets, hostname, &t->id);
   if (name == NULL)
     return;
   free(t->name);
@@ -95,17 +134,17 @@ static void name_by_later_process(collector_t *c, target_t *t,
   t->named_by_inode = false;
 }
 
-static target_t *append_target(collector_t *c, const netns_id_t *id,
+static target_t *append_target(targets_t *targets, const netns_id_t *id,
                                const char *path, char *name) {
-  if (c->others_count == c->others_capacity) {
-    size_t capacity = c->others_capacity ? 2 * c->others_capacity : 8;
-    target_t **grown = realloc(c->others, capacity * sizeof(target_t *));
+  if (targets->count == targets->capacity) {
+    size_t capacity = targets->capacity ? 2 * targets->capacity : 8;
+    target_t **grown = realloc(targets->list, capacity * sizeof(target_t *));
     if (grown == NULL) {
       free(name);
       return NULL;
     }
-    c->others = grown;
-    c->others_capacity = capacity;
+    targets->list = grown;
+    targets->capacity = capacity;
   }
   target_t *t = calloc(1, sizeof(*t));
   if (t != NULL)
@@ -118,7 +157,7 @@ static target_t *append_target(collector_t *c, const netns_id_t *id,
   }
   t->id = *id;
   t->name = name;
-  c->others[c->others_count++] = t;
+  targets->list[targets->count++] = t;
   return t;
 }
 
@@ -130,8 +169,8 @@ static void free_target(target_t *t) {
 }
 
 /* The pid of a "<ProcRoot>/PID/ns/net" or "/proc/PID/ns/net" path, or 0. */
-static pid_t pid_of_path(const collector_t *c, const char *path) {
-  const char *roots[] = {c->opts->proc_root, "/proc"};
+static pid_t pid_of_path(const targets_t *targets, const char *path) {
+  const char *roots[] = {targets->opts->proc_root, "/proc"};
   for (size_t i = 0; i < 2; i++) {
     size_t len = strlen(roots[i]);
     if (strncmp(path, roots[i], len) != 0 || path[len] != '/')
@@ -146,55 +185,62 @@ static pid_t pid_of_path(const collector_t *c, const char *path) {
 
 /* A configured path's namespace: named by its bind mount wherever that is,
  * else as the process the path goes through (/proc/PID/ns/net) is. */
-static char *name_of_configured(const collector_t *c, const netns_id_t *id,
-                                const char *path) {
+static char *name_of_configured(const targets_t *targets, int own_uts,
+                                const netns_id_t *id, const char *path) {
   mount_lookup_t lookup = {.id = id};
   int skipped_error;
   netns_discover_mounts(match_mount, &lookup, &skipped_error);
   bool by_inode;
-  return name_of(c, id, lookup.found ? lookup.name : NULL, pid_of_path(c, path),
-                 &by_inode);
+  return name_of(targets, own_uts, id, lookup.found ? lookup.name : NULL,
+                 pid_of_path(targets, path), &by_inode);
 }
 
-int targets_add_configured(collector_t *c, const char *path, char *err,
-                           size_t err_size) {
+int targets_add_configured(targets_t *targets, const char *path, int own_uts,
+                           char *err, size_t err_size) {
   netns_id_t id;
   int fd = netns_open(path, &id, err, err_size);
   if (fd < 0)
     return -1;
   close(fd);
-  if (netns_id_equal(&id, &c->own_id)) {
-    collector_log(c, LOG_INFO,
-                  "NetNamespace \"%s\" is collectd's own network "
-                  "namespace: measured once, under the plain host",
-                  path);
+  if (netns_id_equal(&id, &targets->own_id)) {
+    log_sink_printf(targets->log, LOG_INFO,
+                    "NetNamespace \"%s\" is collectd's own network "
+                    "namespace: measured once, under the plain host",
+                    path);
     return 0;
   }
-  if (find_target(c, &id) != NULL)
+  if (find_target(targets, &id) != NULL)
     return 0; /* named twice: measured once */
-  char *name = name_of_configured(c, &id, path);
-  target_t *t = append_target(c, &id, path, name);
+  char *name = name_of_configured(targets, own_uts, &id, path);
+  target_t *t = append_target(targets, &id, path, name);
   if (t == NULL) {
     snprintf(err, err_size, "out of memory");
     return -1;
   }
   t->configured = true;
-  c->configured_count = c->others_count;
+  targets->configured = targets->count;
   return 0;
 }
 
+typedef struct {
+  targets_t *targets;
+  int own_uts;
+} discovery_t;
+
 static void found_namespace(const netns_found_t *found, void *ctx) {
-  collector_t *c = ctx;
+  const discovery_t *discovery = ctx;
+  targets_t *targets = discovery->targets;
   /* Every namespace lives on the one nsfs: anything else under /run/netns
    * is a file left behind (a failed `ip netns add`), not a namespace. */
-  if (found->id.dev != c->own_id.dev || netns_id_equal(&found->id, &c->own_id))
+  if (found->id.dev != targets->own_id.dev ||
+      netns_id_equal(&found->id, &targets->own_id))
     return;
-  target_t *t = find_target(c, &found->id);
+  target_t *t = find_target(targets, &found->id);
   if (t != NULL) {
     if (!t->configured)
-      name_by_later_process(c, t, found);
-    if (!t->configured && t->seen != c->discovery) {
-      t->seen = c->discovery;
+      name_by_later_process(targets, discovery->own_uts, t, found);
+    if (!t->configured && t->seen != targets->discovery) {
+      t->seen = targets->discovery;
       if (strcmp(t->path, found->path) != 0) {
         char *path = strdup(found->path);
         if (path != NULL) {
@@ -206,35 +252,40 @@ static void found_namespace(const netns_found_t *found, void *ctx) {
     return;
   }
   bool by_inode;
-  char *name = name_of(c, &found->id, found->mount_name, found->pid, &by_inode);
-  t = append_target(c, &found->id, found->path, name);
+  char *name = name_of(targets, discovery->own_uts, &found->id,
+                       found->mount_name, found->pid, &by_inode);
+  t = append_target(targets, &found->id, found->path, name);
   if (t != NULL) {
-    t->seen = t->born = c->discovery;
+    t->seen = t->born = targets->discovery;
     t->named_by_inode = by_inode;
   }
 }
 
-void targets_discover(collector_t *c) {
-  if (++c->discovery == 0)
-    c->discovery = 1;
+void targets_discover(targets_t *targets, int own_uts, int *refused) {
+  if (++targets->discovery == 0)
+    targets->discovery = 1;
+  discovery_t discovery = {targets, own_uts};
   int error;
-  unsigned skipped =
-      netns_discover(c->opts->proc_root, found_namespace, c, &error);
+  unsigned skipped = netns_discover(targets->opts->proc_root, found_namespace,
+                                    &discovery, &error);
   /* Without CAP_SYS_PTRACE, other users' processes do not show their
    * namespaces: the same blind spot as a refused setns. (With it, a
    * process can still refuse, as a sandbox's init does; what it hides is
    * seen through the other processes in its namespace, or not at all.) */
-  if (skipped > 0 && (error == EACCES || error == EPERM) && !c->can_ptrace)
-    collector_note_privilege(c, "reading /proc/PID/ns/net", error);
+  *refused =
+      skipped > 0 && (error == EACCES || error == EPERM) && !targets->can_ptrace
+          ? error
+          : 0;
 }
 
-int targets_retarget(collector_t *c, target_t *t, char *err, size_t err_size) {
+int targets_retarget(targets_t *targets, target_t *t, int own_uts, char *err,
+                     size_t err_size) {
   netns_id_t id;
   int fd = netns_open(t->path, &id, err, err_size);
   if (fd < 0)
     return fd;
   close(fd);
-  char *name = name_of_configured(c, &id, t->path);
+  char *name = name_of_configured(targets, own_uts, &id, t->path);
   if (name == NULL) {
     snprintf(err, err_size, "out of memory");
     return -ENOMEM;
@@ -247,21 +298,32 @@ int targets_retarget(collector_t *c, target_t *t, char *err, size_t err_size) {
   return 0;
 }
 
-void targets_sweep(collector_t *c) {
-  size_t kept = c->configured_count;
-  for (size_t i = c->configured_count; i < c->others_count; i++) {
-    if (c->others[i]->seen == c->discovery)
-      c->others[kept++] = c->others[i];
+void targets_mark_gone(target_t *t) { t->seen = 0; }
+
+void targets_sweep(targets_t *targets) {
+  size_t kept = targets->configured;
+  for (size_t i = targets->configured; i < targets->count; i++) {
+    if (targets->list[i]->seen == targets->discovery)
+      targets->list[kept++] = targets->list[i];
     else
-      free_target(c->others[i]);
+      free_target(targets->list[i]);
   }
-  c->others_count = kept;
+  targets->count = kept;
 }
 
-void targets_free(collector_t *c) {
-  for (size_t i = 0; i < c->others_count; i++)
-    free_target(c->others[i]);
-  free(c->others);
-  c->others = NULL;
-  c->others_count = c->others_capacity = c->configured_count = 0;
+size_t targets_count(const targets_t *targets) { return targets->count; }
+
+size_t targets_configured(const targets_t *targets) {
+  return targets->configured;
+}
+
+target_t *targets_at(targets_t *targets, size_t i) { return targets->list[i]; }
+
+void targets_free(targets_t *targets) {
+  if (targets == NULL)
+    return;
+  for (size_t i = 0; i < targets->count; i++)
+    free_target(targets->list[i]);
+  free(targets->list);
+  free(targets);
 }

@@ -1,0 +1,39 @@
+/* A target's scan: its pool (the port range and reserved-port sysctls)
+ * and its protocols' socket tables, into one snapshot per protocol and,
+ * for TCP, the destination table. One scan serves every target in turn,
+ * so nothing here grows with the number of namespaces. */
+#ifndef EPHEMERAL_PORTS_SCAN_H
+#define EPHEMERAL_PORTS_SCAN_H
+
+#include "count/cgroup_usage.h"
+#include "count/destinations.h"
+#include "count/snapshot.h"
+#include "read/options.h"
+#include "read/table_scan.h"
+
+#include <stddef.h>
+
+typedef struct scan scan_t;
+
+/* Returns NULL when memory runs out. */
+scan_t *scan_new(const options_t *opts);
+void scan_free(scan_t *scan);
+
+/* Reads the pool's sysctls under the options' ProcRoot, in the calling
+ * thread's namespace. Returns 0 or a negative errno with a message in err. */
+int scan_read_pool(scan_t *scan, char *err, size_t err_size);
+
+/* Scans the measured protocols over the pool last read; cgroups holds the
+ * TCP and UDP tables that count pool ports per owner (NULL: not counted).
+ * Returns 0 or a negative errno with a message in err (-ENOMEM: a table
+ * could not grow). */
+int scan_tables(scan_t *scan, const table_source_t *source,
+                cgroup_usage_t *const cgroups[2], char *err, size_t err_size);
+
+/* The snapshot of protocol index (0 TCP, 1 UDP) of the last scan. */
+const snapshot_t *scan_snapshot(const scan_t *scan, size_t index);
+
+/* The last scan's TCP destinations (empty with TopDestinations 0). */
+destinations_t *scan_destinations(scan_t *scan);
+
+#endif
