@@ -1,6 +1,7 @@
 #include "read/cgroup_part.h"
 
 #include "kernel/cgroup_pseudo.h"
+#include "log_record.h"
 #include "run_suite.h"
 
 #include <check.h>
@@ -12,15 +13,6 @@
 
 static options_t opts;
 static cgroup_memory_t memory;
-static char logged[1024];
-
-static void record_log(int severity, const char *message, void *ctx) {
-  (void)ctx;
-  size_t len = strlen(logged);
-  snprintf(logged + len, sizeof(logged) - len, "%d %s\n", severity, message);
-}
-
-static const log_sink_t sink = {record_log, NULL};
 
 static void setup(void) {
   logged[0] = '\0';

@@ -3,6 +3,7 @@
 #endif
 #include "read/nat_part.h"
 
+#include "log_record.h"
 #include "run_suite.h"
 
 #include <check.h>
@@ -14,15 +15,6 @@
 
 static options_t opts;
 static nat_memory_t memory;
-static char logged[1024];
-
-static void record_log(int severity, const char *message, void *ctx) {
-  (void)ctx;
-  size_t len = strlen(logged);
-  snprintf(logged + len, sizeof(logged) - len, "%d %s\n", severity, message);
-}
-
-static const log_sink_t sink = {record_log, NULL};
 
 static void setup(void) {
   logged[0] = '\0';

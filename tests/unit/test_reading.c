@@ -1,5 +1,6 @@
 #include "read/reading.h"
 
+#include "log_record.h"
 #include "run_suite.h"
 
 #include <check.h>
@@ -13,15 +14,7 @@ static options_t opts;
 static scan_t *scan;
 static reading_t *reading;
 static reading_memory_t memory;
-static char logged[1024];
 
-static void record_log(int severity, const char *message, void *ctx) {
-  (void)ctx;
-  size_t len = strlen(logged);
-  snprintf(logged + len, sizeof(logged) - len, "%d %s\n", severity, message);
-}
-
-static const log_sink_t sink = {record_log, NULL};
 static const cgroup_readings_t no_groups[2] = {{NULL, 0}, {NULL, 0}};
 
 static void setup(void) {

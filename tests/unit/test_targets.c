@@ -3,6 +3,7 @@
 #endif
 #include "read/targets.h"
 
+#include "log_record.h"
 #include "run_suite.h"
 
 #include <check.h>
@@ -18,16 +19,7 @@
 
 static options_t opts;
 static targets_t *targets;
-static char logged[1024];
 static int own_uts;
-
-static void record_log(int severity, const char *message, void *ctx) {
-  (void)ctx;
-  size_t len = strlen(logged);
-  snprintf(logged + len, sizeof(logged) - len, "%d %s\n", severity, message);
-}
-
-static const log_sink_t sink = {record_log, NULL};
 
 static void setup(void) {
   logged[0] = '\0';
