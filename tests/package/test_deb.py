@@ -37,8 +37,8 @@ import tarfile
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))  # tests/: harness/
 import harness as h  # noqa: E402
 
 PACKAGE = "collectd-ephemeral-ports"

@@ -33,13 +33,14 @@ port, TCP and UDP).
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))  # tests/: harness/
 import harness as h  # noqa: E402
 from socket_mix import (SERVER_PORT, TIME_WAIT_SERVER_PORT,  # noqa: E402
                         V4_CLIENTS, V6_CLIENTS, SocketMix)
@@ -210,7 +211,7 @@ def stop_influxd(daemon, grace_s=5):
     daemon.process.terminate()
     try:
         daemon.process.wait(timeout=grace_s)
-    except h.subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired:
         h.log("influxd still shutting down after %d s: killed" % grace_s)
         daemon.process.kill()
         daemon.process.wait()

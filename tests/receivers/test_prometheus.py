@@ -45,7 +45,7 @@ import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: harness/
 import harness as h  # noqa: E402
 
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))

@@ -28,7 +28,7 @@ import sys
 sys.dont_write_bytecode = True  # keep the source tree clean
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: harness/
 import harness as h  # noqa: E402
 import test_prometheus as tp  # noqa: E402
 
@@ -68,7 +68,7 @@ print(json.dumps({"pool_ports": sorted(h.ss_pool_ports(pool)),
                                    h.ss_destination_counts(pool).items()],
                   "states": h.ss_state_counts(pool),
                   "listening": sorted(h.ss_listening_ports())}))
-""" % (os.path.join(HERE, "..", "integration"), OTHER_RANGE)
+""" % (os.path.dirname(HERE), OTHER_RANGE)
 
 
 def netns_name():

@@ -29,7 +29,7 @@ import sys
 sys.dont_write_bytecode = True  # keep the source tree clean
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: harness/
 import harness as h  # noqa: E402
 import test_prometheus as tp  # noqa: E402
 
