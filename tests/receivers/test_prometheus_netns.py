@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: harness/
 import harness as h  # noqa: E402
-import test_prometheus as tp  # noqa: E402
+import prometheus_scene as prom  # noqa: E402
 
 OWN_RANGE = (40000, 40019)
 OWN_TOTAL = 20
@@ -128,14 +128,14 @@ def expected_other(name, table):
 def stored(selector):
     """{(name, sorted labels): value} of the established series matching
     selector (a label matcher list), as Prometheus holds them now."""
-    names = "|".join(tp.ESTABLISHED_NAMES)
-    return tp.stored_now('{__name__=~"%s",%s}' % (names, selector))
+    names = "|".join(prom.ESTABLISHED_NAMES)
+    return prom.stored_now('{__name__=~"%s",%s}' % (names, selector))
 
 
 def check_namespaces(name):
     table = ss_inside(name)
     expected = expected_other(name, table)
-    tp.wait_until("series Prometheus stored for namespace %s" % name,
+    prom.wait_until("series Prometheus stored for namespace %s" % name,
                lambda: stored('netns="%s"' % name), expected)
     h.check_equal(ss_inside(name), table,
                   "ss inside %s after the check" % name)
@@ -144,12 +144,12 @@ def check_namespaces(name):
                   "collectd's own scrape_success, without netns")
     h.check_equal(own.get(key("ephemeral_ports_total", protocol="tcp")),
                   float(OWN_TOTAL), "collectd's own pool, without netns")
-    h.check_equal(tp.api("/api/v1/label/netns/values"), [name],
+    h.check_equal(prom.api("/api/v1/label/netns/values"), [name],
                   "netns label values")
-    h.check_equal(sorted(tp.api("/api/v1/label/instance/values", **{
-        "match[]": '{__name__=~"%s"}' % "|".join(tp.ESTABLISHED_NAMES)})),
+    h.check_equal(sorted(prom.api("/api/v1/label/instance/values", **{
+        "match[]": '{__name__=~"%s"}' % "|".join(prom.ESTABLISHED_NAMES)})),
         [h.HOSTNAME], "instance label values of the plugin's series")
-    h.check_equal(sorted(n for n in tp.api("/api/v1/label/__name__/values")
+    h.check_equal(sorted(n for n in prom.api("/api/v1/label/__name__/values")
                          if n.startswith(("collectd_ephemeral",
                                           "collectd_instance_open"))), [],
                   "collectd_* originals stored")
@@ -164,15 +164,15 @@ def check_alerts(name):
         return sorted((a["labels"]["alertname"], a["labels"].get("netns"),
                        a["labels"].get("protocol"), a["state"],
                        a["annotations"]["summary"])
-                      for a in tp.api("/api/v1/alerts")["alerts"])
-    tp.wait_until("active alerts", pending, [
+                      for a in prom.api("/api/v1/alerts")["alerts"])
+    prom.wait_until("active alerts", pending, [
         ("EphemeralPortsPoolHigh", name, "tcp", "pending",
          "%s (netns %s): tcp ephemeral port pool 90%% used"
          % (h.HOSTNAME, name))])
 
 
 def netns_scenario():
-    tp.require_skip_conditions()
+    prom.require_skip_conditions()
     name = netns_name()
     block = h.plugin_block(['NetNamespace "/run/netns/%s"' % name,
                             "ReportStates true"])
@@ -182,12 +182,12 @@ def netns_scenario():
         holder = start_holder(name)
         with h.TempDir() as tmp, h.Collectd(tmp, block) as collectd:
             collectd.start_and_wait_ready()
-            with tp.start_prometheus(tmp) as prometheus:
+            with prom.start_prometheus(tmp) as prometheus:
                 check_namespaces(name)
-                tp.check_dashboard(netns_values=[name], netns=name)
-                tp.check_dashboard(netns_values=[name])
+                prom.check_dashboard(netns_values=[name], netns=name)
+                prom.check_dashboard(netns_values=[name])
                 check_alerts(name)
-                tp.check_prometheus_itself(prometheus)
+                prom.check_prometheus_itself(prometheus)
     finally:
         if holder is not None:
             holder.stdin.close()

@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: harness/
 import harness as h  # noqa: E402
-import test_prometheus as tp  # noqa: E402
+import prometheus_scene as prom  # noqa: E402
 
 OWN = h.HOSTNAME
 NETNS = "ns:1-a"
@@ -226,22 +226,22 @@ def expected_series():
 def stored_series():
     """Every series of an established name Prometheus holds now."""
     names = sorted({name for name, _ in expected_series()})
-    return tp.stored_now('{__name__=~"%s"}' % "|".join(names))
+    return prom.stored_now('{__name__=~"%s"}' % "|".join(names))
 
 
 def check_stored():
     expected = expected_series()
-    tp.wait_until("series Prometheus stored", stored_series, expected)
-    names = set(tp.api("/api/v1/label/__name__/values"))
+    prom.wait_until("series Prometheus stored", stored_series, expected)
+    names = set(prom.api("/api/v1/label/__name__/values"))
     # Nothing but these value lists goes through write_prometheus here.
     h.check_equal(sorted(n for n in names if n.startswith("collectd_")), [],
                   "collectd_* originals stored")
-    h.check_equal(sorted(set(tp.COLLECTD_LABELS)
-                         & set(tp.api("/api/v1/labels"))), [],
+    h.check_equal(sorted(set(prom.COLLECTD_LABELS)
+                         & set(prom.api("/api/v1/labels"))), [],
                   "collectd label names stored")
-    h.check_equal(tp.api("/api/v1/label/netns/values"), [NETNS],
+    h.check_equal(prom.api("/api/v1/label/netns/values"), [NETNS],
                   "netns label values")
-    h.check_equal(tp.api("/api/v1/label/instance/values",
+    h.check_equal(prom.api("/api/v1/label/instance/values",
                          **{"match[]": '{job="collectd",__name__!="up",'
                                        '__name__!~"scrape_.*"}'}),
                   [h.HOSTNAME], "instance label values of collectd's series")
@@ -252,7 +252,7 @@ def check_stored():
 
 def pending_alerts():
     found = {}
-    for alert in tp.api("/api/v1/alerts")["alerts"]:
+    for alert in prom.api("/api/v1/alerts")["alerts"]:
         labels = dict(alert["labels"])
         name = labels.pop("alertname")
         for common in ("instance", "job", "severity"):
@@ -265,7 +265,7 @@ def pending_alerts():
 
 def check_alerts():
     expected = {key: summary for key, summary in PENDING.items()}
-    got = tp.wait_until("pending alerts and their summaries",
+    got = prom.wait_until("pending alerts and their summaries",
                      lambda: {k: v[1] for k, v in pending_alerts().items()
                               if v[0] == "pending"}, expected)
     description = pending_alerts()[("EphemeralPortsPoolHigh",
@@ -281,15 +281,15 @@ def check_alerts():
 
 
 def scenario():
-    tp.require_skip_conditions()
+    prom.require_skip_conditions()
     if not os.path.isfile(os.path.join(h.stock_plugin_dir(), "python.so")):
         raise h.TestSkip("collectd's python.so not found")
     with h.TempDir() as tmp, ContractCollectd(tmp) as collectd:
         collectd.start_and_wait_ready()
-        with tp.start_prometheus(tmp) as prometheus:
+        with prom.start_prometheus(tmp) as prometheus:
             check_stored()
             check_alerts()
-            tp.check_prometheus_itself(prometheus)
+            prom.check_prometheus_itself(prometheus)
 
 
 if __name__ == "__main__":
