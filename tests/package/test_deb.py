@@ -49,7 +49,22 @@ INSTALLED_SO = "/usr/lib/collectd/ephemeral_ports.so"
 DOC_DIR = "/usr/share/doc/" + PACKAGE
 WRITE_PROMETHEUS_EXAMPLE = DOC_DIR + "/examples/write_prometheus.conf"
 MAN_PAGE = "/usr/share/man/man5/collectd-ephemeral_ports.5.gz"
-INSTALLED_FILES = {
+# The pages of docs/ that README.md links to (debian/docs).
+USER_DOCS = ("metrics.md", "configuration.md", "cgroups.md", "containers.md",
+             "nat.md", "receivers.md", "install.md", "development.md")
+DOCS_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "..", "..", "docs")
+
+
+def installed_doc(name):
+    """Where a page of docs/ lands: dh_compress gzips a doc larger than
+    4 KiB (`find -size +4k`, which rounds up to whole KiB)."""
+    size = os.path.getsize(os.path.join(DOCS_SOURCE, name))
+    return "%s/%s%s" % (DOC_DIR, name, ".gz" if (size + 1023) // 1024 > 4
+                        else "")
+
+
+INSTALLED_FILES = {installed_doc(name) for name in USER_DOCS} | {
     CONFFILE,
     INSTALLED_SO,
     "/usr/share/collectd/ephemeral_ports.types.db",

@@ -136,7 +136,7 @@ def check_namespaces(name):
     table = ss_inside(name)
     expected = expected_other(name, table)
     prom.wait_until("series Prometheus stored for namespace %s" % name,
-               lambda: stored('netns="%s"' % name), expected)
+                 lambda: stored('netns="%s"' % name), expected)
     h.check_equal(ss_inside(name), table,
                   "ss inside %s after the check" % name)
     own = stored('netns=""')

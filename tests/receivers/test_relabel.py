@@ -242,8 +242,8 @@ def check_stored():
     h.check_equal(prom.api("/api/v1/label/netns/values"), [NETNS],
                   "netns label values")
     h.check_equal(prom.api("/api/v1/label/instance/values",
-                         **{"match[]": '{job="collectd",__name__!="up",'
-                                       '__name__!~"scrape_.*"}'}),
+                           **{"match[]": '{job="collectd",__name__!="up",'
+                                         '__name__!~"scrape_.*"}'}),
                   [h.HOSTNAME], "instance label values of collectd's series")
     h.log("FIGURES: %d series of %d identities stored exactly, e.g. "
           "instance=%r netns=%r from host %r"
@@ -266,8 +266,8 @@ def pending_alerts():
 def check_alerts():
     expected = {key: summary for key, summary in PENDING.items()}
     got = prom.wait_until("pending alerts and their summaries",
-                     lambda: {k: v[1] for k, v in pending_alerts().items()
-                              if v[0] == "pending"}, expected)
+                       lambda: {k: v[1] for k, v in pending_alerts().items()
+                                if v[0] == "pending"}, expected)
     description = pending_alerts()[("EphemeralPortsPoolHigh",
                                     (("netns", NETNS),
                                      ("protocol", "tcp")))][2]
