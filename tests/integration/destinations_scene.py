@@ -1,6 +1,14 @@
 """The scene of the per-destination tests (test_destinations*.py): the
 sockets a scenario keeps, the destination series read out of a scrape,
-and what they must be."""
+and what they must be.
+
+What every scenario of those files shares:
+
+Port range 40000-40019 (a pool of 20, none reserved) in every scenario.  For
+each (local address, remote address, remote port) of connected TCP sockets
+with a pool local port, used = those sockets (on ports not held
+exclusively) + the pool ports held exclusively (listeners, bound-only).
+"""
 
 import socket
 

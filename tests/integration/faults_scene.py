@@ -1,6 +1,17 @@
 """The scene of the netlink fault tests (test_faults_*.py): the fault shim
 preloaded into collectd, its log of dump requests, the test's clients and
-the checks of a read's values and log lines."""
+the checks of a read's values and log lines.
+
+What every scenario of those files shares:
+
+Netlink faults come from tests/faults/netlink_fault.so, preloaded into
+collectd (after the sanitizer runtime, when EP_COLLECTD_PRELOAD sets one).
+Its mode is read from a control file at every call, so a scenario switches
+it while collectd runs; it logs each sock_diag dump request and each
+injected fault, with a timestamp, to a file.  Port range 40000-40019, none
+reserved (pool of 20); the test holds a listener on 127.0.0.1:9000 and
+three clients of it (three pool ports).
+"""
 
 import os
 import time

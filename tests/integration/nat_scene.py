@@ -1,6 +1,21 @@
 """The scene of the NAT tests (test_nat_*.py): ReportNat blocks, flows
 through real nftables rules on loopback, and the checks that the NAT
-series are exactly what conntrack -L and -S say."""
+series are exactly what conntrack -L and -S say.
+
+What every scenario of those files shares:
+
+Every scenario loads real nftables rules into its own network namespace and
+makes real flows through them, on loopback only (every flow goes to
+127.0.0.1 or ::1; translated sources are local addresses of lo), then
+compares what the plugin served through write_prometheus with `conntrack -L`
+and `conntrack -S` run in the same namespace: per NAT key (the reply
+tuple's source, i.e. the destination after any DNAT, and the translated
+source address) used = the source-translated entries whose translated port
+is in NatPortRange, total = the size of NatPortRange, usage_ratio =
+used / total; insert_failed and drop = conntrack -S summed over the CPUs.
+Sockets and flows are made before collectd starts unless the scenario
+watches a change, so no read sees them half built.
+"""
 
 import socket
 import time

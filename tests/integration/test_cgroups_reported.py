@@ -1,18 +1,6 @@
 """Who holds the ports (issue 11): ephemeral_ports_cgroup used per cgroup.
 
-Each scenario runs in a network namespace of its own entered with nsenter
-(h.run_scenarios_seeing_cgroups: `ip netns exec` would hide the cgroup2
-mount), port range 40000-40099 (a pool of 100).  The test makes its groups
-under the cgroup2 mount found in /proc/self/mountinfo
-(<mount>/ept-test-<pid>/...), moves socket processes (h.SocketProcess) into
-them by writing their pid to cgroup.procs BEFORE they make sockets, and
-checks each group's exact count against `ss -tan --cgroup` / `ss -uan
---cgroup` inside the namespace (TIME-WAIT: time_wait; no cgroup or
-"unreachable:<id>": unknown) plus the bound-only sockets Debian 12's ss
-cannot show, and against its own bookkeeping.  The expected name of a
-group is its path relative to the cgroup2 root, cut to 127 bytes as
-cgroup_names.h says and escaped as collectd escapes every name field
-(h.cgroup_instances); a clash gets "-<id>".
+What every scenario here shares is in cgroups_scene.py's docstring.
 
 Scenario "removed": gone_before's process made 2 clients, moved out, and
 the group was removed before collectd started; gone_after (1 client) is

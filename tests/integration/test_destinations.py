@@ -1,9 +1,6 @@
 """Per-destination usage: collectd_ephemeral_ports_destination_used/_usage_ratio.
 
-Port range 40000-40019 (a pool of 20, none reserved) in every scenario.  For
-each (local address, remote address, remote port) of connected TCP sockets
-with a pool local port, used = those sockets (on ports not held
-exclusively) + the pool ports held exclusively (listeners, bound-only).
+What every scenario here shares is in destinations_scene.py's docstring.
 
 Scenario "exhaustion": listeners A 127.0.0.1:9000 and B 127.0.0.1:9001;
 3 connections to B, then connections to A until connect() fails with

@@ -1,9 +1,6 @@
 """Per-destination usage: collectd_ephemeral_ports_destination_used/_usage_ratio.
 
-Port range 40000-40019 (a pool of 20, none reserved) in every scenario.  For
-each (local address, remote address, remote port) of connected TCP sockets
-with a pool local port, used = those sockets (on ports not held
-exclusively) + the pool ports held exclusively (listeners, bound-only).
+What every scenario here shares is in destinations_scene.py's docstring.
 
 Scenario "top_two": TopDestinations 2, an in-pool listener (40019, so the
 exclusive count is 1) and listeners 9001..9005 with 5, 4, 3, 2, 1

@@ -1,13 +1,7 @@
 """Faults, with the real collectd: sock_diag dumps interrupted
 (NLM_F_DUMP_INTR).
 
-Netlink faults come from tests/faults/netlink_fault.so, preloaded into
-collectd (after the sanitizer runtime, when EP_COLLECTD_PRELOAD sets one).
-Its mode is read from a control file at every call, so a scenario switches
-it while collectd runs; it logs each sock_diag dump request and each
-injected fault, with a timestamp, to a file.  Port range 40000-40019, none
-reserved (pool of 20); the test holds a listener on 127.0.0.1:9000 and
-three clients of it (three pool ports).
+What every scenario here shares is in faults_scene.py's docstring.
 
   dump_intr_once: one received datagram carries NLM_F_DUMP_INTR.  The read
     that saw it makes 3 dump requests instead of 2 (the interrupted

@@ -1,13 +1,7 @@
 """Faults, with the real collectd: the sock_diag socket unavailable, and
 no pool port ever bound by the plugin.
 
-Netlink faults come from tests/faults/netlink_fault.so, preloaded into
-collectd (after the sanitizer runtime, when EP_COLLECTD_PRELOAD sets one).
-Its mode is read from a control file at every call, so a scenario switches
-it while collectd runs; it logs each sock_diag dump request and each
-injected fault, with a timestamp, to a file.  Port range 40000-40019, none
-reserved (pool of 20); the test holds a listener on 127.0.0.1:9000 and
-three clients of it (three pool ports).
+What every scenario here shares is in faults_scene.py's docstring.
 
   netlink_socket_auto, netlink_bind_auto: socket() / bind() of the
     sock_diag socket fails (EACCES) and Source is "auto": collectd reads

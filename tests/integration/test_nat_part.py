@@ -1,20 +1,7 @@
 """NAT ports from conntrack (issue 12): the NAT part beside the socket
 table, in another namespace, and without privileges.
 
-NAT ports from conntrack (issue 12): ephemeral_ports_nat, the conntrack
-counters and the NAT part's scrape_success, with ReportNat true.
-
-Every scenario loads real nftables rules into its own network namespace and
-makes real flows through them, on loopback only (every flow goes to
-127.0.0.1 or ::1; translated sources are local addresses of lo), then
-compares what the plugin served through write_prometheus with `conntrack -L`
-and `conntrack -S` run in the same namespace: per NAT key (the reply
-tuple's source, i.e. the destination after any DNAT, and the translated
-source address) used = the source-translated entries whose translated port
-is in NatPortRange, total = the size of NatPortRange, usage_ratio =
-used / total; insert_failed and drop = conntrack -S summed over the CPUs.
-Sockets and flows are made before collectd starts unless the scenario
-watches a change, so no read sees them half built.
+What every scenario here shares is in nat_scene.py's docstring.
 
   without_nat      the same flows read without ReportNat (the default): no
                    series of the NAT part; then with it: the socket-table

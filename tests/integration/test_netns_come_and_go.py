@@ -1,21 +1,7 @@
 """AllNetNamespaces (issue 10): namespaces that appear and go away while
 collectd runs, and what collectd holds meanwhile.
 
-collectd runs in the scenario's namespace (range 40000-40019, named under
-/run/netns by the harness): its own, reported under the plain host "eptest"
-with exactly today's series.  Every other namespace is reported under
-"eptest:<name>", each checked against `ss` run inside it (this thread enters
-it with setns, so ss, sysctl and the sockets the test makes are its own):
-pool (its own ip_local_port_range and reserved ports), scrape_success,
-instance_open with WatchPort/IgnorePort, destinations, states, UDP, the
-per-cgroup series (`ip netns exec` hides the cgroup2 mount from collectd,
-which logs it once, so the pool ports count under "unknown", those of
-TIME_WAIT sockets under "time_wait"), and bound-only sockets (which Debian
-12's ss cannot show: the test adds the ones it made).  The test's
-namespaces are `ip netns add` ones ("ept-<tag>-<pid>") and unnamed ones
-held by a process (python: unshare(CLONE_NEWUTS), sethostname,
-unshare(CLONE_NEWNET)).  Other tests' namespaces may show up under
-AllNetNamespaces: the checks are on the test's own, by name.
+What every scenario here shares is in netns_scene.py's docstring.
 
 Scenario "come_and_go": AllNetNamespaces true, with the csv plugin (every
 read's values, with their times).  A named namespace D and a held one made

@@ -1,15 +1,6 @@
 """The real Prometheus with the shipped contrib/prometheus/ files.
 
-In a namespace (port range 40000-40019, a pool of 20): listeners on 9000
-and 9001 with 3 and 2 clients (one of 9001's closes first: TIME_WAIT), a
-listener on the watched port 2222, the watched port 22 closed, a UDP socket
-bound to 5353 and one connected from a pool port.  collectd runs the plugin
-(Protocol "tcp" "udp", WatchPort 22 2222, ReportStates true) and the stock
-cpu plugin (a series with a `type` label of its own) with write_prometheus;
-Prometheus (/usr/bin/prometheus) runs the shipped prometheus.yml and rules,
-listening on 127.0.0.1 only, with its scrape and evaluation intervals
-rewritten from 10 s to 1 s (the only change; the test would take minutes
-otherwise).
+What every scenario here shares is in prometheus_scene.py's docstring.
 
 Prometheus's own scrape connection to collectd takes a pool port (HTTP
 keep-alive): the expectation is the test's sockets plus the in-pool
