@@ -1,14 +1,13 @@
 #include "kernel/sysctl_ports.h"
 
+#include "kernel/sysctl_file.h"
 #include "util/port_list.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #define PORT_RANGE_FILE "sys/net/ipv4/ip_local_port_range"
 #define RESERVED_PORTS_FILE "sys/net/ipv4/ip_local_reserved_ports"
@@ -39,72 +38,16 @@ int port_range_text_parse(const char *text, uint16_t *low, uint16_t *high) {
   return 0;
 }
 
-static int build_path(char *path, size_t path_size, const char *proc_root,
-                      const char *file, char *err, size_t err_size) {
-  int length = snprintf(path, path_size, "%s/%s", proc_root, file);
-  if (length < 0 || (size_t)length >= path_size) {
-    snprintf(err, err_size, "%s/%s: path too long", proc_root, file);
-    return -ENAMETOOLONG;
-  }
-  return 0;
-}
-
-/* Reads the whole file into text (text_size - 1 bytes at most, then a NUL).
- * Returns the length, or a negative errno with a message in err. */
-static ssize_t read_text_file(const char *path, char *text, size_t text_size,
-                              char *err, size_t err_size) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int error = errno;
-    snprintf(err, err_size, "%s: cannot open: %s", path, strerror(error));
-    return -error;
-  }
-
-  size_t capacity = text_size - 1;
-  size_t length = 0;
-  for (;;) {
-    char overflow = 0; /* read() fills it; initialised for cppcheck */
-    char *into = length < capacity ? text + length : &overflow;
-    size_t room = length < capacity ? capacity - length : 1;
-    ssize_t got = read(fd, into, room);
-    if (got < 0 && errno == EINTR)
-      continue;
-    if (got < 0) {
-      int error = errno;
-      close(fd);
-      snprintf(err, err_size, "%s: cannot read: %s", path, strerror(error));
-      return -error;
-    }
-    if (got == 0)
-      break;
-    if (into == &overflow) {
-      close(fd);
-      snprintf(err, err_size, "%s: malformed: longer than %zu bytes", path,
-               capacity);
-      return -EINVAL;
-    }
-    length += (size_t)got;
-  }
-  close(fd);
-
-  if (memchr(text, '\0', length) != NULL) {
-    snprintf(err, err_size, "%s: malformed: contains a NUL byte", path);
-    return -EINVAL;
-  }
-  text[length] = '\0';
-  return (ssize_t)length;
-}
-
 int sysctl_read_port_range(const char *proc_root, uint16_t *low, uint16_t *high,
                            char *err, size_t err_size) {
   char path[PATH_MAX];
-  int status =
-      build_path(path, sizeof(path), proc_root, PORT_RANGE_FILE, err, err_size);
+  int status = sysctl_file_path(path, sizeof(path), proc_root, PORT_RANGE_FILE,
+                                err, err_size);
   if (status != 0)
     return status;
 
   char text[PORT_RANGE_TEXT_MAX + 1];
-  ssize_t length = read_text_file(path, text, sizeof(text), err, err_size);
+  ssize_t length = sysctl_file_read(path, text, sizeof(text), err, err_size);
   if (length < 0)
     return (int)length;
   if (port_range_text_parse(text, low, high) != 0) {
@@ -121,13 +64,13 @@ int sysctl_read_reserved_ports(const char *proc_root, portset_t *reserved,
                                char *err, size_t err_size) {
   portset_clear(reserved);
   char path[PATH_MAX];
-  int status = build_path(path, sizeof(path), proc_root, RESERVED_PORTS_FILE,
-                          err, err_size);
+  int status = sysctl_file_path(path, sizeof(path), proc_root,
+                                RESERVED_PORTS_FILE, err, err_size);
   if (status != 0)
     return status;
 
   char text[RESERVED_PORTS_TEXT_MAX + 1];
-  ssize_t length = read_text_file(path, text, sizeof(text), err, err_size);
+  ssize_t length = sysctl_file_read(path, text, sizeof(text), err, err_size);
   if (length == -ENOENT) {
     if (err_size > 0)
       err[0] = '\0';
