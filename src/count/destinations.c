@@ -97,21 +97,37 @@ static int grow(destinations_t *table) {
   return 0;
 }
 
-int destinations_add(destinations_t *table, const destination_key_t *key) {
+int destinations_add(destinations_t *table, const destination_key_t *key,
+                     unsigned flags) {
   /* Load factor at most 1/2 keeps probe runs short. */
   if ((table->count + 1) * 2 > table->capacity && grow(table) != 0)
     return -ENOMEM;
   destination_t *slot =
       find_slot(table->slots, table->capacity, table->generation, key);
   if (slot->generation != table->generation) {
-    slot->key = *key;
-    slot->sockets = 0;
-    slot->generation = table->generation;
-    slot->in_top = false;
+    *slot = (destination_t){.key = *key, .generation = table->generation};
     table->count++;
   }
-  slot->sockets++;
+  slot->held++;
+  slot->time_wait += (flags & DESTINATION_TIME_WAIT) != 0;
+  slot->taken_over += (flags & DESTINATION_TAKEN_OVER) != 0;
+  slot->taken_over_if_timestamps +=
+      (flags & DESTINATION_TAKEN_OVER_IF_TIMESTAMPS) != 0;
+  slot->timestamps |=
+      flags & (DESTINATION_WITH_TIMESTAMPS | DESTINATION_WITHOUT_TIMESTAMPS);
   return 0;
+}
+
+void destinations_settle(destinations_t *table) {
+  for (size_t i = 0; i < table->capacity; i++) {
+    destination_t *entry = &table->slots[i];
+    if (entry->generation != table->generation)
+      continue;
+    uint32_t taken = entry->taken_over;
+    if (entry->timestamps == DESTINATION_WITH_TIMESTAMPS)
+      taken += entry->taken_over_if_timestamps;
+    entry->held -= taken;
+  }
 }
 
 static destination_t *lookup(const destinations_t *table,
@@ -129,8 +145,8 @@ const destination_t *destinations_find(const destinations_t *table,
 }
 
 static bool busier(const destination_t *a, const destination_t *b) {
-  if (a->sockets != b->sockets)
-    return a->sockets > b->sockets;
+  if (a->held != b->held)
+    return a->held > b->held;
   return memcmp(&a->key, &b->key, sizeof(a->key)) < 0;
 }
 

@@ -52,7 +52,7 @@ int nat_usage_add(nat_usage_t *usage, const nat_flow_t *flow) {
     return 0;
   destination_key_t key;
   nat_key_of(flow, &key);
-  return destinations_add(&usage->table, &key);
+  return destinations_add(&usage->table, &key, 0);
 }
 
 int nat_usage_visit(const nat_flow_t *flow, void *ctx) {

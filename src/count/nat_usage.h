@@ -13,7 +13,7 @@
  *
  * The table is the destination table (destinations.h), reused: a key is a
  * destination_key_t whose local address is the translated source and whose
- * protocol is set, and destination_t.sockets counts its entries. */
+ * protocol is set, and destination_t.held counts its entries. */
 #ifndef EPHEMERAL_PORTS_NAT_USAGE_H
 #define EPHEMERAL_PORTS_NAT_USAGE_H
 

@@ -1,5 +1,6 @@
 #include "count/snapshot.h"
 
+#include "count/tw_reuse.h"
 #include "kernel/cgroup_pseudo.h"
 
 #include <errno.h>
@@ -27,6 +28,32 @@ void snapshot_begin(snapshot_t *snap, int protocol, uint16_t low, uint16_t high,
   snap->cgroups = cgroups;
   if (cgroups != NULL)
     cgroup_usage_clear(cgroups);
+  snap->tw_reuse = (tcp_reuse_sysctls_t){0, TCP_TW_REUSE_DELAY_OLD_MS, false};
+}
+
+void snapshot_set_tw_reuse(snapshot_t *snap,
+                           const tcp_reuse_sysctls_t *sysctls) {
+  snap->tw_reuse = *sysctls;
+}
+
+/* What a connected socket tells its destination (DESTINATION_*). */
+static unsigned destination_flags(const snapshot_t *snap,
+                                  const inet_socket_t *sock) {
+  if (sock->state == TCP_TIME_WAIT) {
+    switch (tw_reuse_verdict(&snap->tw_reuse, sock)) {
+    case TW_TAKEN_OVER:
+      return DESTINATION_TIME_WAIT | DESTINATION_TAKEN_OVER;
+    case TW_TAKEN_OVER_IF_TIMESTAMPS:
+      return DESTINATION_TIME_WAIT | DESTINATION_TAKEN_OVER_IF_TIMESTAMPS;
+    default:
+      return DESTINATION_TIME_WAIT;
+    }
+  }
+  if (!tw_reuse_tells_timestamps(sock))
+    return 0;
+  return sock->timestamps == INET_TIMESTAMPS_YES
+             ? DESTINATION_WITH_TIMESTAMPS
+             : DESTINATION_WITHOUT_TIMESTAMPS;
 }
 
 static bool is_unconnected(const inet_socket_t *sock) {
@@ -78,12 +105,18 @@ int snapshot_add_connected(const inet_socket_t *sock, void *ctx) {
     return 0;
   destination_key_t key;
   destination_key_of(sock, &key);
-  return destinations_add(snap->destinations, &key);
+  return destinations_add(snap->destinations, &key,
+                          destination_flags(snap, sock));
 }
 
 int snapshot_add_socket(const inet_socket_t *sock, void *ctx) {
   return is_unconnected(sock) ? snapshot_add_unconnected(sock, ctx)
                               : snapshot_add_connected(sock, ctx);
+}
+
+void snapshot_end(snapshot_t *snap) {
+  if (snap->destinations != NULL)
+    destinations_settle(snap->destinations);
 }
 
 unsigned snapshot_used(const snapshot_t *snap) {

@@ -8,6 +8,7 @@
 #include "count/cgroup_usage.h"
 #include "count/destinations.h"
 #include "kernel/inet_socket.h"
+#include "kernel/sysctl_tcp.h"
 #include "util/portset.h"
 
 /* Kernel TCP states are 1..13 (TCP_ESTABLISHED .. TCP_BOUND_INACTIVE). */
@@ -23,6 +24,7 @@ typedef struct {
   unsigned sockets_by_state[SNAPSHOT_STATES]; /* sockets on pool ports */
   destinations_t *destinations;               /* NULL: not counted */
   cgroup_usage_t *cgroups;                    /* NULL: not counted */
+  tcp_reuse_sysctls_t tw_reuse; /* which TIME_WAIT ports connect() takes */
 } snapshot_t;
 
 /* Starts a read over the range low..high with the reserved ports removed.
@@ -31,6 +33,11 @@ typedef struct {
 void snapshot_begin(snapshot_t *snap, int protocol, uint16_t low, uint16_t high,
                     const portset_t *reserved, destinations_t *destinations,
                     cgroup_usage_t *cgroups);
+
+/* The namespace's TIME_WAIT reuse sysctls, for the per-destination counts
+ * (snapshot_begin sets reuse off: every TIME_WAIT socket holds its port). */
+void snapshot_set_tw_reuse(snapshot_t *snap,
+                           const tcp_reuse_sysctls_t *sysctls);
 
 /* A read visits every socket twice or its sockets in two groups:
  * unconnected ones first (listeners, bound-only, unconnected UDP: they
@@ -47,6 +54,10 @@ int snapshot_add_connected(const inet_socket_t *sock, void *ctx);
  * in. (A connected socket that shares a bound-only socket's port, which
  * takes SO_REUSEADDR, may then count for its destination too.) */
 int snapshot_add_socket(const inet_socket_t *sock, void *ctx);
+
+/* Ends a read whose visits all succeeded: settles the per-destination
+ * counts (destinations_settle). */
+void snapshot_end(snapshot_t *snap);
 
 unsigned snapshot_used(const snapshot_t *snap);
 unsigned snapshot_exclusive(const snapshot_t *snap);

@@ -7,12 +7,13 @@ size_t top_report(destinations_t *table, destination_t *top, size_t n,
   size_t count = destinations_top(table, top, n);
   size_t filled = 0;
   for (size_t i = 0; i < count; i++)
-    out[filled++] = (top_entry_t){top[i].key, top[i].sockets};
+    out[filled++] = (top_entry_t){top[i].key, top[i].held, top[i].time_wait};
   for (size_t i = 0; i < reported->count; i++) {
     const destination_t *now = destinations_find(table, &reported->keys[i]);
-    if (now == NULL || !now->in_top)
-      out[filled++] =
-          (top_entry_t){reported->keys[i], now != NULL ? now->sockets : 0};
+    if (now == NULL)
+      out[filled++] = (top_entry_t){reported->keys[i], 0, 0};
+    else if (!now->in_top)
+      out[filled++] = (top_entry_t){now->key, now->held, now->time_wait};
   }
   if (reported->keys == NULL && count > 0)
     reported->keys = calloc(n, sizeof(*reported->keys));

@@ -18,7 +18,8 @@ typedef struct {
 
 typedef struct {
   destination_key_t key;
-  unsigned count;
+  unsigned count;     /* the entry's held */
+  unsigned time_wait; /* its TIME_WAIT sockets */
 } top_entry_t;
 
 /* Fills out (room for 2 n) and returns how many entries it holds; top is

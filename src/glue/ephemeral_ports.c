@@ -279,7 +279,8 @@ static void dispatch_destination(const top_entry_t *destination,
       destination_format_local(&destination->key, local, sizeof(local)) != 0)
     return;
   dispatch(METRIC_DESTINATION, remote, local,
-           (gauge_t[]){destination->count, ratio(destination->count, total)});
+           (gauge_t[]){destination->count, ratio(destination->count, total),
+                       destination->time_wait});
 }
 
 /* NAT destinations, the conntrack counters, then the part's own

@@ -8,6 +8,13 @@
 #define INET_TCP_NEW_SYN_RECV 12
 #define INET_TCP_BOUND_INACTIVE 13 /* bound-only sockets, Linux 6.x */
 
+/* What a source tells of a socket's TCP timestamps option: sock_diag with
+ * tcp_info (established sockets) tells it; TIME_WAIT sockets, /proc/net
+ * and dumps without tcp_info do not. */
+#define INET_TIMESTAMPS_UNKNOWN 0
+#define INET_TIMESTAMPS_NO 1
+#define INET_TIMESTAMPS_YES 2
+
 typedef struct {
   uint8_t family;   /* AF_INET or AF_INET6 */
   uint8_t protocol; /* IPPROTO_TCP or IPPROTO_UDP */
@@ -16,7 +23,11 @@ typedef struct {
   uint16_t remote_port;    /* host byte order */
   uint8_t local_addr[16];  /* network byte order; IPv4 uses the first 4 */
   uint8_t remote_addr[16]; /* all zero when unconnected */
-  uint64_t cgroup_id; /* owner's cgroup v2 id, 0 when the reply carried none */
+  uint64_t cgroup_id;  /* owner's cgroup v2 id, 0 when the reply carried none */
+  uint32_t expires_ms; /* TIME_WAIT: what its timer has left, in ms */
+  uint32_t bound_if;   /* SO_BINDTODEVICE's ifindex, 0 none or unknown */
+  uint8_t timestamps;  /* INET_TIMESTAMPS_*: did the connection negotiate
+                          TCP timestamps */
 } inet_socket_t;
 
 /* Called once per socket; a non-zero return stops the walk and is passed

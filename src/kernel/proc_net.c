@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define LINE_SIZE 4096
 
@@ -19,6 +20,14 @@ typedef struct {
   const char *reason;
   bool visitor_stopped;
 } parse_failure_t;
+
+/* The kernel prints timers in USER_HZ ticks (jiffies_delta_to_clock_t). */
+static uint64_t clock_ticks_per_second(void) {
+  static long ticks;
+  if (ticks <= 0)
+    ticks = sysconf(_SC_CLK_TCK);
+  return ticks > 0 ? (uint64_t)ticks : 100;
+}
 
 static bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
@@ -75,6 +84,34 @@ static bool parse_endpoint(const char **cursor, int family, uint8_t addr[16],
   return is_blank(**cursor);
 }
 
+/* Parses "TX:RX TR:WHEN" (the queues, then the timer and what it has
+ * left in clock ticks, %08lX: more digits when it is long) into the ms the
+ * timer has left. */
+static bool parse_timer(const char **cursor, uint32_t *expires_ms) {
+  uint32_t queue, timer;
+  if (!parse_hex(cursor, 8, &queue) || **cursor != ':')
+    return false;
+  (*cursor)++;
+  if (!parse_hex(cursor, 8, &queue) || !is_blank(**cursor))
+    return false;
+  skip_blanks(cursor);
+  if (!parse_hex(cursor, 2, &timer) || **cursor != ':')
+    return false;
+  (*cursor)++;
+  uint64_t ticks = 0;
+  unsigned digits = 0;
+  for (int digit; (digit = hex_digit(**cursor)) >= 0; (*cursor)++) {
+    if (++digits > 16)
+      return false;
+    ticks = ticks << 4 | (uint64_t)digit;
+  }
+  if (digits == 0 || !is_blank(**cursor))
+    return false;
+  uint64_t ms = ticks * 1000 / clock_ticks_per_second();
+  *expires_ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+  return true;
+}
+
 static unsigned count_fields(const char *p) {
   unsigned fields = 0;
   while (*p != '\0') {
@@ -123,6 +160,9 @@ static const char *parse_socket_line(const char *line, int family,
     return "bad state";
   if (count_fields(line) < MIN_FIELDS)
     return "missing fields";
+  skip_blanks(&p);
+  if (!parse_timer(&p, &sock->expires_ms))
+    return "bad queues or timer";
   sock->state = (uint8_t)state;
   return NULL;
 }

@@ -8,6 +8,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,14 +31,24 @@ static void set_err(char *err, size_t err_size, const char *what, int error) {
     snprintf(err, err_size, "sock_diag: %s: %s", what, strerror(error));
 }
 
-/* Finds INET_DIAG_CGROUP_ID among the attributes that follow the
- * inet_diag_msg (the kernel sends it for full sockets since Linux 5.8, with
- * no extension bit; TIME_WAIT and NEW_SYN_RECV sockets have none, and it may
- * follow an INET_DIAG_PAD that aligns it). Leaves *cgroup_id alone when the
- * message has none. Returns 0, or -EBADMSG when the attributes cannot be
- * walked (a header cut short, a length below the header or past the
- * message) or the cgroup id is not 8 bytes. */
-static int parse_cgroup_id(const struct nlmsghdr *nlh, uint64_t *cgroup_id) {
+/* What the attributes after an inet_diag_msg tell of a socket. */
+typedef struct {
+  uint64_t cgroup_id;
+  uint8_t timestamps;
+} socket_attributes_t;
+
+/* tcp_info's tcpi_options, the sixth byte of every version of the struct. */
+#define TCP_INFO_OPTIONS_OFFSET 5
+
+/* Walks the attributes that follow the inet_diag_msg: INET_DIAG_CGROUP_ID
+ * (sent for full sockets since Linux 5.8 with no extension bit; TIME_WAIT
+ * and NEW_SYN_RECV sockets have none, and it may follow an INET_DIAG_PAD
+ * that aligns it) and INET_DIAG_INFO (tcp_info, when the dump asked for
+ * it). Returns 0, or -EBADMSG when the attributes cannot be walked (a
+ * header cut short, a length below the header or past the message), the
+ * cgroup id is not 8 bytes or tcp_info too short to hold its options. */
+static int parse_attributes(const struct nlmsghdr *nlh,
+                            socket_attributes_t *attrs) {
   const char *payload = mnl_nlmsg_get_payload(nlh);
   size_t len = nlh->nlmsg_len - NLMSG_HDRLEN;
   size_t pos = NLMSG_ALIGN(sizeof(struct inet_diag_msg));
@@ -48,10 +59,20 @@ static int parse_cgroup_id(const struct nlmsghdr *nlh, uint64_t *cgroup_id) {
     memcpy(&attr, payload + pos, sizeof(attr));
     if (attr.nla_len < sizeof(attr) || attr.nla_len > len - pos)
       return -EBADMSG;
-    if ((attr.nla_type & NLA_TYPE_MASK) == INET_DIAG_CGROUP_ID) {
-      if (attr.nla_len != NLA_HDRLEN + sizeof(*cgroup_id))
+    const char *data = payload + pos + NLA_HDRLEN;
+    switch (attr.nla_type & NLA_TYPE_MASK) {
+    case INET_DIAG_CGROUP_ID:
+      if (attr.nla_len != NLA_HDRLEN + sizeof(attrs->cgroup_id))
         return -EBADMSG;
-      memcpy(cgroup_id, payload + pos + NLA_HDRLEN, sizeof(*cgroup_id));
+      memcpy(&attrs->cgroup_id, data, sizeof(attrs->cgroup_id));
+      break;
+    case INET_DIAG_INFO:
+      if (attr.nla_len <= NLA_HDRLEN + TCP_INFO_OPTIONS_OFFSET)
+        return -EBADMSG;
+      attrs->timestamps = (data[TCP_INFO_OPTIONS_OFFSET] & TCPI_OPT_TIMESTAMPS)
+                              ? INET_TIMESTAMPS_YES
+                              : INET_TIMESTAMPS_NO;
+      break;
     }
     pos += NLA_ALIGN(attr.nla_len);
   }
@@ -75,8 +96,8 @@ static int socket_message(const struct nlmsghdr *nlh, bool visit, void *ctx) {
     addr_len = 16;
   else
     return -EBADMSG;
-  uint64_t cgroup_id = 0;
-  if (parse_cgroup_id(nlh, &cgroup_id) != 0)
+  socket_attributes_t attrs = {0, INET_TIMESTAMPS_UNKNOWN};
+  if (parse_attributes(nlh, &attrs) != 0)
     return -EBADMSG;
   if (!visit)
     return 0;
@@ -88,7 +109,10 @@ static int socket_message(const struct nlmsghdr *nlh, bool visit, void *ctx) {
       .state = msg->idiag_state,
       .local_port = ntohs(msg->id.idiag_sport),
       .remote_port = ntohs(msg->id.idiag_dport),
-      .cgroup_id = cgroup_id,
+      .cgroup_id = attrs.cgroup_id,
+      .expires_ms = msg->idiag_expires,
+      .bound_if = msg->id.idiag_if,
+      .timestamps = attrs.timestamps,
   };
   memcpy(sock.local_addr, msg->id.idiag_src, addr_len);
   memcpy(sock.remote_addr, msg->id.idiag_dst, addr_len);
@@ -154,6 +178,7 @@ static struct nlmsghdr *put_request(request_t *req,
   memset(req, 0, sizeof(*req));
   struct nlmsghdr *nlh = mnl_nlmsg_put_header(req->bytes);
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  uint8_t ext = query->tcp_info ? 1u << (INET_DIAG_INFO - 1) : 0;
   if (query->family == AF_UNSPEC) {
     /* The older TCP-only request: the kernel walks its tables once for
      * both families, where SOCK_DIAG_BY_FAMILY walks them once per family
@@ -162,12 +187,14 @@ static struct nlmsghdr *put_request(request_t *req,
     struct inet_diag_req *r = mnl_nlmsg_put_extra_header(nlh, sizeof(*r));
     r->idiag_family = AF_INET;
     r->idiag_states = query->states;
+    r->idiag_ext = ext;
   } else {
     nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
     struct inet_diag_req_v2 *r = mnl_nlmsg_put_extra_header(nlh, sizeof(*r));
     r->sdiag_family = (uint8_t)query->family;
     r->sdiag_protocol = (uint8_t)query->protocol;
     r->idiag_states = query->states;
+    r->idiag_ext = ext;
   }
   if (query->port_low != 0 || query->port_high != 0)
     put_port_filter(nlh, query->port_low, query->port_high);

@@ -1,6 +1,7 @@
 #include "read/scan.h"
 
 #include "kernel/sysctl_ports.h"
+#include "kernel/sysctl_tcp.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@ struct scan {
   const options_t *opts;
   uint16_t low, high;
   portset_t reserved;
+  tcp_reuse_sysctls_t tw_reuse;
   snapshot_t snapshots[2]; /* TCP, UDP */
   destinations_t destinations;
 };
@@ -35,24 +37,25 @@ int scan_read_pool(scan_t *scan, char *err, size_t err_size) {
       sysctl_read_port_range(proc_root, &scan->low, &scan->high, err, err_size);
   if (rc == 0)
     rc = sysctl_read_reserved_ports(proc_root, &scan->reserved, err, err_size);
+  if (rc == 0 && scan->opts->measure_tcp)
+    rc = sysctl_read_tcp_reuse(proc_root, &scan->tw_reuse, err, err_size);
   return rc;
 }
 
 int scan_tables(scan_t *scan, const table_source_t *source,
                 cgroup_usage_t *const cgroups[2], char *err, size_t err_size) {
+  table_pool_t pool = {scan->low, scan->high, &scan->reserved, &scan->tw_reuse};
   if (scan->opts->measure_tcp) {
     destinations_t *table =
         scan->opts->top_destinations > 0 ? &scan->destinations : NULL;
-    int rc =
-        table_scan(source, IPPROTO_TCP, scan->low, scan->high, &scan->reserved,
-                   table, cgroups[0], &scan->snapshots[0], err, err_size);
+    int rc = table_scan(source, IPPROTO_TCP, &pool, table, cgroups[0],
+                        &scan->snapshots[0], err, err_size);
     if (rc != 0)
       return rc;
   }
   if (scan->opts->measure_udp)
-    return table_scan(source, IPPROTO_UDP, scan->low, scan->high,
-                      &scan->reserved, NULL, cgroups[1], &scan->snapshots[1],
-                      err, err_size);
+    return table_scan(source, IPPROTO_UDP, &pool, NULL, cgroups[1],
+                      &scan->snapshots[1], err, err_size);
   return 0;
 }
 

@@ -19,8 +19,9 @@ typedef struct scan scan_t;
 scan_t *scan_new(const options_t *opts);
 void scan_free(scan_t *scan);
 
-/* Reads the pool's sysctls under the options' ProcRoot, in the calling
- * thread's namespace. Returns 0 or a negative errno with a message in err. */
+/* Reads the pool's sysctls, and for TCP the TIME_WAIT reuse ones, under
+ * the options' ProcRoot, in the calling thread's namespace. Returns 0 or a
+ * negative errno with a message in err. */
 int scan_read_pool(scan_t *scan, char *err, size_t err_size);
 
 /* Scans the measured protocols over the pool last read; cgroups holds the

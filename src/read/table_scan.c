@@ -1,10 +1,12 @@
 #include "read/table_scan.h"
 
+#include "count/tw_reuse.h"
 #include "kernel/proc_net.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -33,9 +35,10 @@ static int dump_families(sock_diag_t *diag, sock_diag_query_t query,
  * less than a walk of its bind table of their own (see docs/BENCHMARKS.md).
  * UDP: unconnected sockets of every port, then connected ones in range. */
 static int scan_netlink(sock_diag_t *diag, snapshot_t *snap, uint16_t low,
-                        uint16_t high, char *err, size_t err_size) {
-  sock_diag_query_t unconnected = {0, snap->protocol, 0, 0, 0};
-  sock_diag_query_t rest = {0, snap->protocol, 0, low, high};
+                        uint16_t high, bool tcp_info, char *err,
+                        size_t err_size) {
+  sock_diag_query_t unconnected = {0, snap->protocol, 0, 0, 0, false};
+  sock_diag_query_t rest = {0, snap->protocol, 0, low, high, tcp_info};
   if (snap->protocol == IPPROTO_TCP) {
     unconnected.states = 1u << TCP_LISTEN;
     /* TCP_ESTABLISHED .. TCP_NEW_SYN_RECV but LISTEN, TIME_WAIT included,
@@ -65,18 +68,26 @@ static int scan_proc(const char *net_root, snapshot_t *snap, char *err,
   return status;
 }
 
-int table_scan(const table_source_t *source, int protocol, uint16_t low,
-               uint16_t high, const portset_t *reserved,
-               destinations_t *destinations, cgroup_usage_t *cgroups,
-               snapshot_t *snap, char *err, size_t err_size) {
+int table_scan(const table_source_t *source, int protocol,
+               const table_pool_t *pool, destinations_t *destinations,
+               cgroup_usage_t *cgroups, snapshot_t *snap, char *err,
+               size_t err_size) {
+  bool tcp_info = destinations != NULL && pool->tw_reuse != NULL &&
+                  tw_reuse_needs_tcp_info(pool->tw_reuse);
   int status = -EAGAIN;
   for (int attempt = 0; attempt < TABLE_SCAN_ATTEMPTS && status == -EAGAIN;
        attempt++) {
-    snapshot_begin(snap, protocol, low, high, reserved, destinations, cgroups);
+    snapshot_begin(snap, protocol, pool->low, pool->high, pool->reserved,
+                   destinations, cgroups);
+    if (pool->tw_reuse != NULL)
+      snapshot_set_tw_reuse(snap, pool->tw_reuse);
     status = source->diag != NULL
-                 ? scan_netlink(source->diag, snap, low, high, err, err_size)
+                 ? scan_netlink(source->diag, snap, pool->low, pool->high,
+                                tcp_info, err, err_size)
                  : scan_proc(source->net_root, snap, err, err_size);
   }
+  if (status == 0)
+    snapshot_end(snap);
   if (status == -ENOMEM)
     snprintf(err, err_size, "out of memory counting destinations or cgroups");
   return status;

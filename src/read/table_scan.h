@@ -6,6 +6,7 @@
 
 #include "count/snapshot.h"
 #include "kernel/sock_diag.h"
+#include "kernel/sysctl_tcp.h"
 
 #include <stddef.h>
 
@@ -20,13 +21,22 @@ typedef struct {
   const char *net_root;
 } table_source_t;
 
-/* Fills snap for protocol (IPPROTO_TCP or IPPROTO_UDP) over the pool
- * low..high minus reserved; destinations (TCP) and cgroups, each may be
- * NULL, are filled too. Returns 0, or a negative errno with a message in
- * err (-ENOMEM: a table could not grow). */
-int table_scan(const table_source_t *source, int protocol, uint16_t low,
-               uint16_t high, const portset_t *reserved,
-               destinations_t *destinations, cgroup_usage_t *cgroups,
-               snapshot_t *snap, char *err, size_t err_size);
+/* What a namespace's sysctls say a scan covers: the pool (low..high minus
+ * reserved) and which TIME_WAIT ports connect() takes over. */
+typedef struct {
+  uint16_t low, high;
+  const portset_t *reserved;
+  const tcp_reuse_sysctls_t *tw_reuse;
+} table_pool_t;
+
+/* Fills snap for protocol (IPPROTO_TCP or IPPROTO_UDP) over the pool;
+ * destinations (TCP) and cgroups, each may be NULL, are filled too. With
+ * destinations under tcp_tw_reuse 1 the dump asks for tcp_info, which
+ * tells the peers' timestamps. Returns 0, or a negative errno with a
+ * message in err (-ENOMEM: a table could not grow). */
+int table_scan(const table_source_t *source, int protocol,
+               const table_pool_t *pool, destinations_t *destinations,
+               cgroup_usage_t *cgroups, snapshot_t *snap, char *err,
+               size_t err_size);
 
 #endif

@@ -142,7 +142,7 @@ static void print_keys(const destination_t *top, size_t count,
         nat_format_source(&top[i].key, source, sizeof(source)) != 0)
       die("format", "label too long");
     printf("key %s %s %s %u\n", protocol_name(top[i].key.protocol), source,
-           destination, top[i].sockets);
+           destination, top[i].held);
   }
   printf("stats cpus=%u insert_failed=%llu drop=%llu\n", stats->cpus,
          (unsigned long long)stats->insert_failed,

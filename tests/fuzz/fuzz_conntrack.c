@@ -67,10 +67,10 @@ static void report(fuzz_flows_t *flows) {
             0 ||
         nat_format_source(&top[i].key, source, sizeof(source)) != 0)
       abort(); /* the plugin's label buffers are this size */
-    if (top[i].sockets == 0 || (i > 0 && top[i].sockets > top[i - 1].sockets))
+    if (top[i].held == 0 || (i > 0 && top[i].held > top[i - 1].held))
       abort();
     /* One datagram holds far fewer entries than a pool's ports. */
-    if (top[i].sockets > pool)
+    if (top[i].held > pool)
       abort();
   }
 }

@@ -73,6 +73,7 @@ static void fuzz_check_subset(const portset_t *part, const portset_t *whole) {
 /* Checks the invariants, reports the top destinations as the plugin does,
  * and frees the read. */
 static void fuzz_read_end(fuzz_read_t *read) {
+  snapshot_end(&read->snapshot);
   const snapshot_t *snap = &read->snapshot;
   fuzz_check_subset(&snap->used, &snap->pool);
   fuzz_check_subset(&snap->exclusive, &snap->used);
@@ -90,7 +91,7 @@ static void fuzz_read_end(fuzz_read_t *read) {
     if (destination_format_remote(&top[i].key, remote, sizeof(remote)) != 0 ||
         destination_format_local(&top[i].key, local, sizeof(local)) != 0)
       abort(); /* the plugin's label buffers are this size */
-    if (top[i].sockets == 0 || (i > 0 && top[i].sockets > top[i - 1].sockets))
+    if (top[i].held == 0 || (i > 0 && top[i].held > top[i - 1].held))
       abort();
   }
   destinations_free(&read->destinations);

@@ -27,7 +27,7 @@ static destination_key_t key_of(const char *local, const char *remote,
 
 static void add_times(const destination_key_t *key, unsigned times) {
   for (unsigned i = 0; i < times; i++)
-    ck_assert_int_eq(destinations_add(&table, key), 0);
+    ck_assert_int_eq(destinations_add(&table, key, 0), 0);
 }
 
 static const char *remote_text(const destination_key_t *key) {
@@ -76,10 +76,10 @@ START_TEST(test_keys_differ_by_each_part) {
   add_times(&other_remote, 2);
   add_times(&other_port, 4);
   ck_assert_uint_eq(table.count, 4);
-  ck_assert_uint_eq(destinations_find(&table, &base)->sockets, 3);
-  ck_assert_uint_eq(destinations_find(&table, &other_local)->sockets, 1);
-  ck_assert_uint_eq(destinations_find(&table, &other_remote)->sockets, 2);
-  ck_assert_uint_eq(destinations_find(&table, &other_port)->sockets, 4);
+  ck_assert_uint_eq(destinations_find(&table, &base)->held, 3);
+  ck_assert_uint_eq(destinations_find(&table, &other_local)->held, 1);
+  ck_assert_uint_eq(destinations_find(&table, &other_remote)->held, 2);
+  ck_assert_uint_eq(destinations_find(&table, &other_port)->held, 4);
 }
 END_TEST
 
@@ -93,7 +93,7 @@ START_TEST(test_grows_and_keeps_counts) {
   ck_assert_uint_ge(table.capacity, 10000);
   for (unsigned port = 1; port <= 5000; port++) {
     key.remote_port = (uint16_t)port;
-    ck_assert_uint_eq(destinations_find(&table, &key)->sockets, port % 7 + 1);
+    ck_assert_uint_eq(destinations_find(&table, &key)->held, port % 7 + 1);
   }
 }
 END_TEST
@@ -106,7 +106,7 @@ START_TEST(test_clear_forgets_without_freeing) {
   ck_assert_uint_eq(table.count, 0);
   ck_assert_ptr_null(destinations_find(&table, &key));
   add_times(&key, 1);
-  ck_assert_uint_eq(destinations_find(&table, &key)->sockets, 1);
+  ck_assert_uint_eq(destinations_find(&table, &key)->held, 1);
   ck_assert_ptr_eq(table.slots, slots);
 }
 END_TEST
@@ -134,7 +134,7 @@ START_TEST(test_top_busiest_first_ties_in_key_order) {
   destination_t top[3];
   ck_assert_uint_eq(destinations_top(&table, top, 3), 3);
   ck_assert_str_eq(remote_text(&top[0].key), "203.0.113.1:443");
-  ck_assert_uint_eq(top[0].sockets, 5);
+  ck_assert_uint_eq(top[0].held, 5);
   ck_assert_str_eq(remote_text(&top[1].key), "203.0.113.3:443");
   ck_assert_str_eq(remote_text(&top[2].key), "203.0.113.4:443");
   ck_assert(destinations_find(&table, &a)->in_top);
@@ -157,6 +157,44 @@ START_TEST(test_top_of_empty_table) {
 }
 END_TEST
 
+/* Each TIME_WAIT port connect() takes over leaves held; those that wait on
+ * timestamps only when the key's established sockets all had them. */
+START_TEST(test_settle_takes_reused_time_wait_out) {
+  destination_key_t local = key_of("127.0.0.1", "127.0.0.1", 9000);
+  destination_key_t proven = key_of("10.0.0.2", "203.0.113.7", 443);
+  destination_key_t unproven = key_of("10.0.0.2", "203.0.113.8", 443);
+  destination_key_t mixed = key_of("10.0.0.2", "203.0.113.9", 443);
+  const unsigned tw = DESTINATION_TIME_WAIT;
+  const unsigned taken = tw | DESTINATION_TAKEN_OVER;
+  const unsigned if_ts = tw | DESTINATION_TAKEN_OVER_IF_TIMESTAMPS;
+  unsigned local_flags[] = {taken, taken, tw, 0};
+  unsigned proven_flags[] = {if_ts, if_ts, DESTINATION_WITH_TIMESTAMPS};
+  unsigned unproven_flags[] = {if_ts, if_ts, 0};
+  unsigned mixed_flags[] = {if_ts, DESTINATION_WITH_TIMESTAMPS,
+                            DESTINATION_WITHOUT_TIMESTAMPS};
+  for (size_t i = 0; i < COUNT(local_flags); i++)
+    ck_assert_int_eq(destinations_add(&table, &local, local_flags[i]), 0);
+  for (size_t i = 0; i < 3; i++) {
+    ck_assert_int_eq(destinations_add(&table, &proven, proven_flags[i]), 0);
+    ck_assert_int_eq(destinations_add(&table, &unproven, unproven_flags[i]), 0);
+    ck_assert_int_eq(destinations_add(&table, &mixed, mixed_flags[i]), 0);
+  }
+  ck_assert_uint_eq(destinations_find(&table, &local)->held, 4);
+  destinations_settle(&table);
+  const destination_t *entry = destinations_find(&table, &local);
+  ck_assert_uint_eq(entry->held, 2);
+  ck_assert_uint_eq(entry->time_wait, 3);
+  ck_assert_uint_eq(destinations_find(&table, &proven)->held, 1);
+  ck_assert_uint_eq(destinations_find(&table, &unproven)->held, 3);
+  ck_assert_uint_eq(destinations_find(&table, &mixed)->held, 3);
+  ck_assert_uint_eq(destinations_find(&table, &mixed)->time_wait, 1);
+  destination_t top[4];
+  ck_assert_uint_eq(destinations_top(&table, top, 4), 4);
+  ck_assert_uint_eq(top[3].held, 1);
+  ck_assert_str_eq(remote_text(&top[3].key), "203.0.113.7:443");
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("destinations");
   TCase *tc = tcase_create("core");
@@ -169,6 +207,7 @@ int main(void) {
   tcase_add_test(tc, test_generation_wrap_forgets_old_entries);
   tcase_add_test(tc, test_top_busiest_first_ties_in_key_order);
   tcase_add_test(tc, test_top_of_empty_table);
+  tcase_add_test(tc, test_settle_takes_reused_time_wait_out);
   suite_add_tcase(suite, tc);
   return run_suite(suite);
 }

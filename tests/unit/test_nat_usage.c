@@ -55,7 +55,7 @@ static unsigned used(int protocol, const char *source, const char *destination,
   destination_key_t key =
       key_of(protocol, source, destination, destination_port);
   const destination_t *entry = nat_usage_find(&usage, &key);
-  return entry ? entry->sockets : 0;
+  return entry ? entry->held : 0;
 }
 
 static const char *destination_text(const destination_key_t *key) {
@@ -221,11 +221,11 @@ START_TEST(test_top_busiest_first_across_protocols) {
   destination_t top[3];
   ck_assert_uint_eq(nat_usage_top(&usage, top, 3), 3);
   ck_assert_str_eq(destination_text(&top[0].key), "udp:203.0.113.2:53");
-  ck_assert_uint_eq(top[0].sockets, 9);
+  ck_assert_uint_eq(top[0].held, 9);
   ck_assert_str_eq(destination_text(&top[1].key), "203.0.113.3:443");
-  ck_assert_uint_eq(top[1].sockets, 5);
+  ck_assert_uint_eq(top[1].held, 5);
   ck_assert_str_eq(destination_text(&top[2].key), "203.0.113.1:443");
-  ck_assert_uint_eq(top[2].sockets, 2);
+  ck_assert_uint_eq(top[2].held, 2);
   destination_key_t dropped = key_of(TCP, "198.51.100.2", "203.0.113.4", 443);
   ck_assert(!nat_usage_find(&usage, &dropped)->in_top);
   ck_assert(nat_usage_find(&usage, &top[0].key)->in_top);

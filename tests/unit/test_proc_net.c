@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define MAX_SOCKETS 32
 
@@ -150,6 +151,10 @@ START_TEST(test_parse_tcp4) {
   ck_assert_int_eq(parse_fixture("tcp_sample", AF_INET, IPPROTO_TCP), 0);
   ck_assert_uint_eq(seen.count, 6);
   assert_sockets(0, tcp4_sample, COUNT(tcp4_sample));
+  /* The TIME_WAIT line's timer, 0x175C clock ticks. */
+  ck_assert_uint_eq(seen.sockets[3].expires_ms,
+                    0x175C * 1000 / (unsigned)sysconf(_SC_CLK_TCK));
+  ck_assert_uint_eq(seen.sockets[0].expires_ms, 0);
 }
 END_TEST
 
@@ -207,6 +212,8 @@ static const struct {
     {"tcp_missing_state", AF_INET, 0},
     {"tcp_state_three_digits", AF_INET, 0},
     {"tcp_state_not_hex", AF_INET, 1},
+    {"tcp_bad_timer", AF_INET, 1},
+    {"tcp_bad_queues", AF_INET, 0},
     {"tcp_short_address", AF_INET, 0},
     {"tcp_v6_address_in_v4", AF_INET, 0},
     {"tcp_blank_line", AF_INET, 1},

@@ -59,7 +59,7 @@ START_TEST(test_tcp_from_proc) {
   char remote[64];
   destination_format_remote(&top[0].key, remote, sizeof(remote));
   ck_assert_str_eq(remote, "127.0.0.1:9000");
-  ck_assert_uint_eq(top[0].sockets, 2);
+  ck_assert_uint_eq(top[0].held, 2);
 }
 END_TEST
 

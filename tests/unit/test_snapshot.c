@@ -167,11 +167,50 @@ START_TEST(test_destinations_leave_out_exclusive_ports) {
   destination_key_of(&to_b, &key_b);
   destination_key_of(&accepted, &key_accepted);
   ck_assert_uint_eq(table.count, 2);
-  ck_assert_uint_eq(destinations_find(&table, &key_a)->sockets, 2);
-  ck_assert_uint_eq(destinations_find(&table, &key_b)->sockets, 1);
+  ck_assert_uint_eq(destinations_find(&table, &key_a)->held, 2);
+  ck_assert_uint_eq(destinations_find(&table, &key_b)->held, 1);
   ck_assert_ptr_null(destinations_find(&table, &key_accepted));
   ck_assert_uint_eq(snapshot_exclusive(&snap), 1);
   ck_assert_uint_eq(snapshot_used(&snap), 3);
+}
+END_TEST
+
+/* Under tcp_tw_reuse 1: a loopback TIME_WAIT port older than the delay
+ * leaves its destination's held at snapshot_end, a young one stays; one
+ * elsewhere leaves only once an established socket to the same key shows
+ * timestamps. The host's used keeps every port (what ss -tan shows). */
+START_TEST(test_end_takes_reused_time_wait_out) {
+  begin(IPPROTO_TCP, &table);
+  snapshot_set_tw_reuse(&snap, &(tcp_reuse_sysctls_t){1, 1000, true});
+  inet_socket_t old_lo =
+      connected("127.0.0.1", 40000, "127.0.0.1", 9000, TCP_TIME_WAIT);
+  old_lo.expires_ms = 50000;
+  inet_socket_t young_lo =
+      connected("127.0.0.1", 40001, "127.0.0.1", 9000, TCP_TIME_WAIT);
+  young_lo.expires_ms = 59500;
+  inet_socket_t old_far =
+      connected("10.0.0.2", 40002, "203.0.113.7", 443, TCP_TIME_WAIT);
+  old_far.expires_ms = 50000;
+  inet_socket_t far =
+      connected("10.0.0.2", 40003, "203.0.113.7", 443, TCP_ESTABLISHED);
+  far.timestamps = INET_TIMESTAMPS_YES;
+  const inet_socket_t *all[] = {&old_lo, &young_lo, &old_far, &far};
+  for (size_t i = 0; i < COUNT(all); i++)
+    add(*all[i]);
+  snapshot_end(&snap);
+  destination_key_t lo, far_key;
+  destination_key_of(&old_lo, &lo);
+  destination_key_of(&far, &far_key);
+  ck_assert_uint_eq(destinations_find(&table, &lo)->held, 1);
+  ck_assert_uint_eq(destinations_find(&table, &lo)->time_wait, 2);
+  ck_assert_uint_eq(destinations_find(&table, &far_key)->held, 1);
+  ck_assert_uint_eq(destinations_find(&table, &far_key)->time_wait, 1);
+  ck_assert_uint_eq(snapshot_used(&snap), 4);
+  /* snapshot_begin turns reuse off again. */
+  begin(IPPROTO_TCP, &table);
+  add(old_lo);
+  snapshot_end(&snap);
+  ck_assert_uint_eq(destinations_find(&table, &lo)->held, 1);
 }
 END_TEST
 
@@ -188,7 +227,7 @@ START_TEST(test_add_socket_sorts_by_kind) {
   ck_assert_uint_eq(snapshot_exclusive(&snap), 1);
   ck_assert(portset_has(&snap.exclusive, 40007));
   ck_assert_uint_eq(table.count, 1);
-  ck_assert_uint_eq(destinations_find(&table, &key)->sockets, 1);
+  ck_assert_uint_eq(destinations_find(&table, &key)->held, 1);
   ck_assert_uint_eq(snap.sockets_by_state[TCP_CLOSE], 1);
   ck_assert_uint_eq(snap.sockets_by_state[TCP_ESTABLISHED], 1);
 }
@@ -231,6 +270,7 @@ int main(void) {
   tcase_add_test(tc, test_udp_open_is_bound_without_peer);
   tcase_add_test(tc, test_destinations_leave_out_exclusive_ports);
   tcase_add_test(tc, test_add_socket_sorts_by_kind);
+  tcase_add_test(tc, test_end_takes_reused_time_wait_out);
   tcase_add_test(tc, test_begin_forgets_the_previous_read);
   tcase_add_test(tc, test_full_range_every_port_used);
   suite_add_tcase(suite, tc);

@@ -372,6 +372,48 @@ START_TEST(cgroup_id_parsed) {
 }
 END_TEST
 
+/* The timer, the bound device and tcp_info's timestamps option. */
+START_TEST(timer_device_and_timestamps_parsed) {
+  reset();
+  struct nlmsghdr *tw = add_socket(&mb, AF_INET, TCP_TIME_WAIT, "10.0.0.2",
+                                   40003, "203.0.113.7", 443, 0, SEQ);
+  struct inet_diag_msg *msg = mnl_nlmsg_get_payload(tw);
+  msg->idiag_timer = 3;
+  msg->idiag_expires = 58750;
+  msg->id.idiag_if = 1;
+  uint8_t info[sizeof(struct tcp_info)] = {0};
+  info[5] = TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK;
+  struct nlmsghdr *with = add_socket(&mb, AF_INET, TCP_ESTABLISHED, "10.0.0.2",
+                                     40004, "203.0.113.7", 443, 0, SEQ);
+  add_attr(&mb, with, INET_DIAG_INFO, sizeof(info), info);
+  info[5] = TCPI_OPT_SACK;
+  struct nlmsghdr *without =
+      add_socket(&mb, AF_INET, TCP_ESTABLISHED, "10.0.0.2", 40005,
+                 "203.0.113.8", 443, 0, SEQ);
+  add_attr(&mb, without, INET_DIAG_INFO, 6, info); /* the oldest tcp_info */
+  add_end(&mb, NLMSG_DONE, 0);
+  ck_assert_int_eq(parse(&mb, &seen), 0);
+  ck_assert_uint_eq(seen.count, 3);
+  ck_assert_uint_eq(seen.socks[0].expires_ms, 58750);
+  ck_assert_uint_eq(seen.socks[0].bound_if, 1);
+  ck_assert_uint_eq(seen.socks[0].timestamps, INET_TIMESTAMPS_UNKNOWN);
+  ck_assert_uint_eq(seen.socks[1].timestamps, INET_TIMESTAMPS_YES);
+  ck_assert_uint_eq(seen.socks[1].bound_if, 0);
+  ck_assert_uint_eq(seen.socks[2].timestamps, INET_TIMESTAMPS_NO);
+}
+END_TEST
+
+START_TEST(tcp_info_too_short) {
+  reset();
+  uint8_t info[5] = {0};
+  struct nlmsghdr *nlh = add_socket(&mb, AF_INET, TCP_ESTABLISHED, "10.0.0.2",
+                                    40004, "203.0.113.7", 443, 0, SEQ);
+  add_attr(&mb, nlh, INET_DIAG_INFO, sizeof(info), info);
+  add_end(&mb, NLMSG_DONE, 0);
+  ck_assert_int_eq(parse(&mb, &seen), -EBADMSG);
+}
+END_TEST
+
 START_TEST(attributes_without_cgroup_id) {
   reset();
   struct nlmsghdr *nlh = add_socket(&mb, AF_INET, TCP_TIME_WAIT, "10.0.0.2",
@@ -531,6 +573,8 @@ static Suite *sock_diag_suite(void) {
   tcase_add_test(tc, attribute_length_below_header);
   tcase_add_test(tc, attribute_length_past_message);
   tcase_add_test(tc, malformed_attribute_after_visitor_stopped);
+  tcase_add_test(tc, timer_device_and_timestamps_parsed);
+  tcase_add_test(tc, tcp_info_too_short);
   suite_add_tcase(s, tc);
 
   suite_add_tcase(s, sock_diag_live_tcase());

@@ -161,7 +161,7 @@ static void live_dump(int family, const char *loopback) {
   /* Twice on the same socket, and once more after a visitor that stops
    * early: the drained socket must answer the next dump cleanly. */
   const seen_t keep = {.keep = {p.listen_port, p.client_port}};
-  sock_diag_query_t all_tcp = {family, IPPROTO_TCP, ALL_STATES, 0, 0};
+  sock_diag_query_t all_tcp = {family, IPPROTO_TCP, ALL_STATES, 0, 0, false};
   for (int round = 0; round < 3; round++) {
     if (round == 1) {
       *s = keep;
@@ -195,7 +195,8 @@ static void live_dump(int family, const char *loopback) {
 
   /* Only the listening state asked for. */
   *s = keep;
-  sock_diag_query_t listeners = {family, IPPROTO_TCP, 1u << TCP_LISTEN, 0, 0};
+  sock_diag_query_t listeners = {family, IPPROTO_TCP, 1u << TCP_LISTEN,
+                                 0,      0,           false};
   ck_assert_int_eq(
       sock_diag_dump(diag, &listeners, collect, s, err, sizeof(err)), 0);
   ck_assert_uint_eq(count_port(s, p.listen_port), 1);
@@ -204,8 +205,8 @@ static void live_dump(int family, const char *loopback) {
   /* The kernel filters on the local port: the client's port alone, then
    * the listener's port alone (the listener and the accepted socket). */
   *s = keep;
-  sock_diag_query_t client_only = {family, IPPROTO_TCP, ALL_STATES,
-                                   p.client_port, p.client_port};
+  sock_diag_query_t client_only = {family,        IPPROTO_TCP,   ALL_STATES,
+                                   p.client_port, p.client_port, false};
   ck_assert_int_eq(
       sock_diag_dump(diag, &client_only, collect, s, err, sizeof(err)), 0);
   ck_assert_uint_eq(s->count, 1);
@@ -213,8 +214,8 @@ static void live_dump(int family, const char *loopback) {
                                   p.listen_port, loopback, family),
                     1);
   *s = keep;
-  sock_diag_query_t listen_port_only = {family, IPPROTO_TCP, ALL_STATES,
-                                        p.listen_port, p.listen_port};
+  sock_diag_query_t listen_port_only = {
+      family, IPPROTO_TCP, ALL_STATES, p.listen_port, p.listen_port, false};
   ck_assert_int_eq(
       sock_diag_dump(diag, &listen_port_only, collect, s, err, sizeof(err)), 0);
   ck_assert_uint_eq(s->count, 2);
@@ -228,6 +229,40 @@ static void live_dump(int family, const char *loopback) {
   free(s);
   sock_diag_close(diag);
 }
+
+/* With tcp_info asked for, an established loopback socket tells the
+ * timestamps option the namespace's tcp_timestamps gave it. */
+START_TEST(live_tcp_info_timestamps) {
+  char err[256] = "";
+  sock_diag_t *diag = sock_diag_open(err, sizeof(err));
+  ck_assert_msg(diag != NULL, "%s", err);
+  FILE *sysctl = fopen("/proc/sys/net/ipv4/tcp_timestamps", "r");
+  int timestamps = -1;
+  ck_assert_ptr_nonnull(sysctl);
+  ck_assert_int_eq(fscanf(sysctl, "%d", &timestamps), 1);
+  fclose(sysctl);
+  live_pair_t p = open_pair(AF_INET);
+  seen_t *s = calloc(1, sizeof(*s));
+  ck_assert_ptr_nonnull(s);
+  *s = (seen_t){.keep = {p.client_port}};
+  sock_diag_query_t query = {
+      AF_INET,       IPPROTO_TCP,   1u << TCP_ESTABLISHED,
+      p.client_port, p.client_port, true};
+  ck_assert_int_eq(sock_diag_dump(diag, &query, collect, s, err, sizeof(err)),
+                   0);
+  ck_assert_uint_eq(s->count, 1);
+  ck_assert_uint_eq(s->socks[0].timestamps,
+                    timestamps != 0 ? INET_TIMESTAMPS_YES : INET_TIMESTAMPS_NO);
+  query.tcp_info = false;
+  *s = (seen_t){.keep = {p.client_port}};
+  ck_assert_int_eq(sock_diag_dump(diag, &query, collect, s, err, sizeof(err)),
+                   0);
+  ck_assert_uint_eq(s->socks[0].timestamps, INET_TIMESTAMPS_UNKNOWN);
+  close_pair(&p);
+  free(s);
+  sock_diag_close(diag);
+}
+END_TEST
 
 START_TEST(live_tcp4) { live_dump(AF_INET, "127.0.0.1"); }
 END_TEST
@@ -247,7 +282,7 @@ START_TEST(live_tcp_both_families) {
   *s = (seen_t){
       .keep = {v4.listen_port, v4.client_port, v6.listen_port, v6.client_port}};
 
-  sock_diag_query_t both = {AF_UNSPEC, IPPROTO_TCP, ALL_STATES, 0, 0};
+  sock_diag_query_t both = {AF_UNSPEC, IPPROTO_TCP, ALL_STATES, 0, 0, false};
   int rc = sock_diag_dump(diag, &both, collect, s, err, sizeof(err));
   ck_assert_msg(rc == 0, "dump: %d %s", rc, err);
   ck_assert_uint_eq(
@@ -261,7 +296,8 @@ START_TEST(live_tcp_both_families) {
                                   v6.listen_port, "::1", AF_INET6),
                     1);
 
-  sock_diag_query_t udp_both = {AF_UNSPEC, IPPROTO_UDP, ALL_STATES, 0, 0};
+  sock_diag_query_t udp_both = {AF_UNSPEC, IPPROTO_UDP, ALL_STATES,
+                                0,         0,           false};
   ck_assert_int_eq(
       sock_diag_dump(diag, &udp_both, collect, s, err, sizeof(err)), -EINVAL);
   close_pair(&v4);
@@ -276,7 +312,7 @@ START_TEST(live_missing_protocol) {
   sock_diag_t *diag = sock_diag_open(err, sizeof(err));
   ck_assert_msg(diag != NULL, "%s", err);
   /* 253 is reserved for experiments: no diag module serves it. */
-  sock_diag_query_t experimental = {AF_INET, 253, ALL_STATES, 0, 0};
+  sock_diag_query_t experimental = {AF_INET, 253, ALL_STATES, 0, 0, false};
   int rc =
       sock_diag_dump(diag, &experimental, collect, &seen, err, sizeof(err));
   ck_assert_int_eq(rc, -ENOENT);
@@ -284,7 +320,7 @@ START_TEST(live_missing_protocol) {
       err, "sock_diag: dump protocol 253 family 2: No such file or directory");
 
   memset(&seen, 0, sizeof(seen));
-  sock_diag_query_t all_tcp4 = {AF_INET, IPPROTO_TCP, ALL_STATES, 0, 0};
+  sock_diag_query_t all_tcp4 = {AF_INET, IPPROTO_TCP, ALL_STATES, 0, 0, false};
   rc = sock_diag_dump(diag, &all_tcp4, collect, &seen, err, sizeof(err));
   ck_assert_msg(rc == 0, "dump after an error: %d %s", rc, err);
   sock_diag_close(diag);
@@ -297,5 +333,6 @@ TCase *sock_diag_live_tcase(void) {
   tcase_add_test(live, live_tcp6);
   tcase_add_test(live, live_missing_protocol);
   tcase_add_test(live, live_tcp_both_families);
+  tcase_add_test(live, live_tcp_info_timestamps);
   return live;
 }

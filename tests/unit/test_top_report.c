@@ -22,7 +22,7 @@ static destination_key_t key(uint8_t id) {
 static void add(uint8_t id, unsigned times) {
   destination_key_t k = key(id);
   for (unsigned i = 0; i < times; i++)
-    ck_assert_int_eq(destinations_add(&table, &k), 0);
+    ck_assert_int_eq(destinations_add(&table, &k, 0), 0);
 }
 
 static void check_entry(size_t i, uint8_t id, unsigned count) {
