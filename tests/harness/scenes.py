@@ -93,6 +93,11 @@ def configure_namespace(in_ns, port_range, reserved_ports):
                  "net.ipv4.ip_local_port_range=%d %d" % port_range])
     run(in_ns + ["sysctl", "-q", "-w",
                  "net.ipv4.ip_local_reserved_ports=%s" % reserved_ports])
+    # TIME_WAIT reuse off (Linux's default, 2, takes over loopback TIME_WAIT
+    # ports after a second): a test's TIME_WAIT sockets then hold their
+    # ports against connect() whatever their age, as ss shows them.
+    # test_tw_reuse.py sets it per scenario.
+    run(in_ns + ["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=0"])
 
 
 def kill_namespace_processes(name):

@@ -10,6 +10,7 @@ from .ss import ss_tcp
 
 __all__ = ["POOL_METRICS", "OPEN_PORTS", "open_port_values", "format_ratio",
            "check_pool_values", "DESTINATION_USED", "DESTINATION_RATIO",
+           "DESTINATION_TIME_WAIT",
            "STATE_SOCKETS", "series_of", "destination_samples", "state_values",
            "open_port_values_by_type", "host_of", "host_view", "CGROUP_USED",
            "NO_CGROUP2_INFO", "unnamed_owners", "check_no_cgroup2_info",
@@ -63,6 +64,7 @@ def check_pool_values(samples, used, total, what=""):
 
 DESTINATION_USED = "collectd_ephemeral_ports_destination_used"
 DESTINATION_RATIO = "collectd_ephemeral_ports_destination_usage_ratio"
+DESTINATION_TIME_WAIT = "collectd_ephemeral_ports_destination_time_wait"
 STATE_SOCKETS = "collectd_ephemeral_ports_state_sockets"
 
 
@@ -81,11 +83,12 @@ def series_of(samples, name):
 
 
 def destination_samples(samples):
-    """{(remote, local): {"used": (value, ts), "usage_ratio": (value, ts)}}
-    of every per-destination series."""
+    """{(remote, local): {"used": (value, ts), "usage_ratio": (value, ts),
+    "time_wait": (value, ts)}} of every per-destination series."""
     result = {}
     for name, field in ((DESTINATION_USED, "used"),
-                        (DESTINATION_RATIO, "usage_ratio")):
+                        (DESTINATION_RATIO, "usage_ratio"),
+                        (DESTINATION_TIME_WAIT, "time_wait")):
         for labels, value, timestamp in series_of(samples, name):
             check(set(labels) == {"ephemeral_ports_destination", "type"},
                   "unexpected labels on %s: %r" % (name, labels))

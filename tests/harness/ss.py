@@ -94,17 +94,19 @@ def ss_state_counts(pool):
     return counts
 
 
-def ss_destination_counts(pool):
+def ss_destination_counts(pool, state=None):
     """{(remote, local): sockets} of ss -tan connected sockets with an
     in-pool local port, labelled the way the plugin labels destinations
     ("127.0.0.1:9000" / "[::1]:9000", "127.0.0.1" / "::1").  Sockets whose
-    local port also has a listener are left out (held exclusively)."""
+    local port also has a listener are left out (held exclusively).  With
+    state ("TIME-WAIT"), only the sockets in that ss state."""
     table = ss_tcp()
     listening = {s.local_port for s in table if s.state == "LISTEN"}
     counts = {}
     for sock in table:
         if sock.local_port not in pool or sock.peer_port is None or \
-                sock.local_port in listening:
+                sock.local_port in listening or \
+                (state is not None and sock.state != state):
             continue
         key = ("%s:%d" % (sock.peer_address, sock.peer_port),
                sock.local_address.strip("[]"))

@@ -55,18 +55,22 @@ def ratio(used):
 
 
 def destination_values(samples):
-    """{(remote, local): (used, usage_ratio)}"""
+    """{(remote, local): (used, usage_ratio, time_wait)}"""
     found = h.destination_samples(samples)
     result = {}
     for key, fields in found.items():
-        h.check(set(fields) == {"used", "usage_ratio"},
+        h.check(set(fields) == {"used", "usage_ratio", "time_wait"},
                 "destination %r has only %r" % (key, sorted(fields)))
-        result[key] = (fields["used"][0], fields["usage_ratio"][0])
+        result[key] = (fields["used"][0], fields["usage_ratio"][0],
+                       fields["time_wait"][0])
     return result
 
 
-def expected_destinations(used_by_key):
-    return {key: (float(used), ratio(used))
+def expected_destinations(used_by_key, time_wait_by_key=None):
+    """What destination_values must be; time_wait 0 unless given."""
+    time_wait_by_key = time_wait_by_key or {}
+    return {key: (float(used), ratio(used),
+                  float(time_wait_by_key.get(key, 0)))
             for key, used in used_by_key.items()}
 
 

@@ -273,6 +273,7 @@ def check_reading(samples, namespace, options, what):
         tcp, udp = h.ss_tcp(), h.ss_udp()
         states = h.ss_state_counts(pool)
         destinations = h.ss_destination_counts(pool)
+        time_wait = h.ss_destination_counts(pool, "TIME-WAIT")
     tcp_ports = {s.local_port for s in tcp if s.local_port in pool}
     h.check_equal(tcp_ports & namespace.bound_only, set(),
                   what + ": bound-only ports in ss -tan")
@@ -310,6 +311,9 @@ def check_reading(samples, namespace, options, what):
                   {key: h.format_ratio((n + exclusive) / total)
                    for key, n in destinations.items()},
                   what + ": destination usage_ratio")
+    h.check_equal({key: v["time_wait"][0] for key, v in found.items()},
+                  {key: float(time_wait.get(key, 0)) for key in destinations},
+                  what + ": destination time_wait")
     if options.states:
         states["close"] += len(namespace.bound_only)
         h.check_equal(h.state_values(view),
@@ -322,7 +326,7 @@ def check_reading(samples, namespace, options, what):
                   what + ": " + h.CGROUP_USED)
     families = set(h.POOL_METRICS) | {
         h.SCRAPE_SUCCESS, h.OPEN_PORTS, h.DESTINATION_USED,
-        h.DESTINATION_RATIO, h.CGROUP_USED} | (
+        h.DESTINATION_RATIO, h.DESTINATION_TIME_WAIT, h.CGROUP_USED} | (
             {h.STATE_SOCKETS} if options.states else set())
     h.check_equal({key[0] for key in view} - families, set(),
                   what + ": other series")

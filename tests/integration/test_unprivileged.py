@@ -166,7 +166,8 @@ def own_series_keys():
             | {key(h.OPEN_PORTS, instance_open=str(port))
                for port in (SERVER_PORT, h.PROMETHEUS_PORT)}
             | {key(name, **destination)
-               for name in (h.DESTINATION_USED, h.DESTINATION_RATIO)}
+               for name in (h.DESTINATION_USED, h.DESTINATION_RATIO,
+                            h.DESTINATION_TIME_WAIT)}
             | {key(h.CGROUP_USED, ephemeral_ports_cgroup="unknown")})
 
 

@@ -51,6 +51,7 @@ ESTABLISHED_NAMES = (
     "ephemeral_port_exporter_scrape_success", "instance_open_ports",
     "ephemeral_ports_destination_used",
     "ephemeral_ports_destination_usage_ratio",
+    "ephemeral_ports_destination_time_wait",
     "ephemeral_ports_state_sockets")
 COLLECTD_LABELS = ("ephemeral_ports", "ephemeral_ports_destination",
                    "ephemeral_ports_state", "instance_open",
@@ -67,6 +68,8 @@ OTHER_PART_NAMES = ("ephemeral_ports_cgroup_used",
 ALERTS = {"EphemeralPortsPoolHigh", "EphemeralPortsDestinationHigh",
           "EphemeralPortsReadFailing", "EphemeralPortsNatReadFailing",
           "EphemeralPortsNatHigh", "EphemeralPortsNatInsertFailing",
+          "EphemeralPortsDestinationExhaustedWithinHour",
+          "EphemeralPortsNatExhaustedWithinHour",
           "CollectdDown", "EphemeralPortsMetricsMissing",
           "WatchedPortClosed"}
 PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring",

@@ -179,8 +179,8 @@ def pool_series(node, used):
     }
 
 
-def expected_series(used, udp_used, destinations, states, open_ports,
-                    udp_open_ports, cgroups):
+def expected_series(used, udp_used, destinations, time_wait, states,
+                    open_ports, udp_open_ports, cgroups):
     """{path: value} of every series collectd should have sent; cgroups:
     {(group, type): used}, type "" for TCP, "udp" for UDP."""
     series = {ROOT + ("ephemeral_port_exporter", "scrape_success"): 1}
@@ -200,6 +200,7 @@ def expected_series(used, udp_used, destinations, states, open_ports,
                        graphite_escape(local))
         series[node + ("used",)] = count
         series[node + ("usage_ratio",)] = h.format_ratio(count / TOTAL)
+        series[node + ("time_wait",)] = time_wait.get((remote, local), 0)
     for state, count in states.items():
         series[ROOT + ("ephemeral_ports_state", state, "sockets")] = count
     # As instance_open: the type stays unless the type instance "udp" is
@@ -268,6 +269,10 @@ def check_series(whisper, carbon, mix, connection_port, connected_at,
         ("127.0.0.1:%d" % TIME_WAIT_SERVER_PORT, "127.0.0.1"): 1,
         ("127.0.0.1:%d" % CARBON_LINE_PORT, "127.0.0.1"): 1},
         "destinations in ss -tan")
+    time_wait = h.ss_destination_counts(POOL, "TIME-WAIT")
+    h.check_equal(time_wait, {
+        ("127.0.0.1:%d" % TIME_WAIT_SERVER_PORT, "127.0.0.1"): 1},
+        "TIME_WAIT sockets per destination in ss -tan")
     states = h.ss_state_counts(POOL)
     h.check_equal((states["established"], states["time_wait"]),
                   (V4_CLIENTS + V6_CLIENTS + 1, 1),
@@ -298,8 +303,8 @@ def check_series(whisper, carbon, mix, connection_port, connected_at,
                   {key: float(n) for key, n in cgroups.items()},
                   "write_prometheus: " + h.CGROUP_USED)
 
-    expected = expected_series(used, len(udp_held), destinations, states,
-                               open_ports, udp_open, cgroups)
+    expected = expected_series(used, len(udp_held), destinations, time_wait,
+                               states, open_ports, udp_open, cgroups)
     # write_graphite stamps a read with its time rounded to the second:
     # points from 1 s after the connection come from reads that saw it.
     since = connected_at + 1

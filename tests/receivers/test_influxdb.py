@@ -20,7 +20,7 @@ and asserts the exact set of (measurement, tags) and every value:
   ephemeral_ports_{used,total,available,usage_ratio}  TCP, and instance=udp
   ephemeral_port_exporter_scrape_success
   instance_open_ports                 instance=<port>, type_instance=udp
-  ephemeral_ports_destination_{used,usage_ratio}
+  ephemeral_ports_destination_{used,usage_ratio,time_wait}
                                       instance=<remote>, type_instance=<local>
   ephemeral_ports_state_sockets       type_instance=<state>
   ephemeral_ports_cgroup_used         instance=<group>, type_instance=udp
@@ -246,7 +246,7 @@ def tags_of(tags):
 
 
 def expected_series(tcp_used, udp_used, tcp_open, udp_open, destinations,
-                    states, cgroups):
+                    time_wait, states, cgroups):
     """{(measurement, tags): value} of every series collectd should have
     sent; cgroups: {(group, type): used}, type "" for TCP, "udp" for UDP."""
     series = {("ephemeral_port_exporter_scrape_success",
@@ -267,6 +267,8 @@ def expected_series(tcp_used, udp_used, tcp_open, udp_open, destinations,
         series[("ephemeral_ports_destination_used", tags)] = count
         series[("ephemeral_ports_destination_usage_ratio", tags)] = \
             count / TOTAL
+        series[("ephemeral_ports_destination_time_wait", tags)] = \
+            time_wait.get((remote, local), 0)
     for state, count in states.items():
         series[("ephemeral_ports_state_sockets",
                 tags_of({"type": "ephemeral_ports_state",
@@ -360,6 +362,10 @@ def check_values(collectd, influxd, mix):
         ("[::1]:%d" % SERVER_PORT, "::1"): V6_CLIENTS,
         ("127.0.0.1:%d" % TIME_WAIT_SERVER_PORT, "127.0.0.1"): 1},
         "destinations in ss -tan")
+    time_wait = h.ss_destination_counts(POOL, "TIME-WAIT")
+    h.check_equal(time_wait, {
+        ("127.0.0.1:%d" % TIME_WAIT_SERVER_PORT, "127.0.0.1"): 1},
+        "TIME_WAIT sockets per destination in ss -tan")
     states = h.ss_state_counts(POOL)
     h.check_equal((states["established"], states["time_wait"]),
                   (V4_CLIENTS + V6_CLIENTS, 1), "ss established, time_wait")
@@ -369,7 +375,8 @@ def check_values(collectd, influxd, mix):
     unknown = {h.local_port(sock) for sock in mix.tcp} & POOL
     cgroups = h.unnamed_owners(POOL, {mix.time_wait_port}, unknown, udp_held)
     expected = expected_series(len(tcp_held), len(udp_held), tcp_open,
-                               udp_open, destinations, states, cgroups)
+                               udp_open, destinations, time_wait, states,
+                               cgroups)
 
     since_ns = int(since * 1e9)
     started = time.monotonic()

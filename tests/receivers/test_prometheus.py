@@ -73,7 +73,8 @@ def tcp_table():
     scraper_ports = {s.local_port for s in h.ss_tcp()
                      if s.peer_port == h.PROMETHEUS_PORT} & POOL
     return (h.ss_pool_ports(POOL), h.ss_destination_counts(POOL),
-            h.ss_state_counts(POOL), scraper_ports)
+            h.ss_state_counts(POOL), scraper_ports,
+            h.ss_destination_counts(POOL, "TIME-WAIT"))
 
 
 def stable_read(collectd):
@@ -107,7 +108,7 @@ def pool_series(protocol, used):
 
 
 def expected_series(mix, table):
-    pool_ports, destinations, states, scraper_ports = table
+    pool_ports, destinations, states, scraper_ports, time_wait = table
     scraper = {k: n for k, n in destinations.items()
                if k[0] in ("127.0.0.1:%d" % h.PROMETHEUS_PORT,
                            "[::1]:%d" % h.PROMETHEUS_PORT)}
@@ -137,6 +138,11 @@ def expected_series(mix, table):
         expected[key("ephemeral_ports_destination_usage_ratio",
                      destination=remote, source=local)] = \
             h.format_ratio(used / TOTAL)
+        expected[key("ephemeral_ports_destination_time_wait",
+                     destination=remote, source=local)] = \
+            time_wait.get((remote, local), 0)
+    h.check_equal(time_wait, {("127.0.0.1:9001", "127.0.0.1"): 1},
+                  "TIME_WAIT sockets per destination in ss -tan")
     for state, count in states.items():
         expected[key("ephemeral_ports_state_sockets", state=state)] = count
     tcp_open = {9000: 1, 9001: 1, WATCHED_OPEN: 1, WATCHED_CLOSED: 0,

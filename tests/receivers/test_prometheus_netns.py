@@ -66,6 +66,9 @@ pool = h.pool_of(%r, "")
 print(json.dumps({"pool_ports": sorted(h.ss_pool_ports(pool)),
                   "destinations": [[r, l, n] for (r, l), n in
                                    h.ss_destination_counts(pool).items()],
+                  "time_wait": [[r, l, n] for (r, l), n in
+                                h.ss_destination_counts(
+                                    pool, "TIME-WAIT").items()],
                   "states": h.ss_state_counts(pool),
                   "listening": sorted(h.ss_listening_ports())}))
 """ % (os.path.dirname(HERE), OTHER_RANGE)
@@ -113,12 +116,16 @@ def expected_other(name, table):
                           ("usage_ratio", h.format_ratio(used / OTHER_TOTAL))):
         expected[key("ephemeral_ports_" + metric, netns=name,
                      protocol="tcp")] = value
+    time_wait = {(r, l): n for r, l, n in table["time_wait"]}
     for remote, local, count in table["destinations"]:
         expected[key("ephemeral_ports_destination_used", netns=name,
                      destination=remote, source=local)] = count
         expected[key("ephemeral_ports_destination_usage_ratio", netns=name,
                      destination=remote, source=local)] = \
             h.format_ratio(count / OTHER_TOTAL)
+        expected[key("ephemeral_ports_destination_time_wait", netns=name,
+                     destination=remote, source=local)] = \
+            time_wait.get((remote, local), 0)
     for state, count in table["states"].items():
         expected[key("ephemeral_ports_state_sockets", netns=name,
                      state=state)] = count

@@ -93,7 +93,7 @@ IDENTITIES = (
     ((OTHER, "instance_open", "53", "udp", {"ports": 0}),
      {"netns": NETNS, "port": "53", "protocol": "udp"}),
     ((OTHER, "ephemeral_ports_destination", "203.0.113.7:443", "10.0.0.2",
-      {"used": 9, "usage_ratio": 0.9}),
+      {"used": 9, "usage_ratio": 0.9, "time_wait": 3}),
      {"netns": NETNS, "destination": "203.0.113.7:443",
       "source": "10.0.0.2"}),
     ((OTHER, "ephemeral_ports_state", "", "time_wait", {"sockets": 4}),
