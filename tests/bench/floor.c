@@ -18,6 +18,8 @@
  * -s MASK replaces the mode's state mask (1 << state for each state).
  * -1 makes one TCPDIAG_GETSOCK request instead of the two by family: the
  *    kernel answers it with both families from one walk of its tables.
+ * -i asks for tcp_info (INET_DIAG_INFO) of every socket, as the plugin does
+ *    in a namespace whose tcp_tw_reuse is 1.
  *
  * Output, one line: mode=M repeat=R sockets=S cpu_ns_per_read=N (netns:
  * see floor_netns.c) */
@@ -45,7 +47,7 @@ void die(const char *what) {
 static void usage(void) {
   fprintf(stderr, "usage: floor [-n REPEAT] "
                   "[-m filtered|all|listen|listen-only] [-r LOW-HIGH] "
-                  "[-s STATE_MASK] [-1]\n"
+                  "[-s STATE_MASK] [-1] [-i]\n"
                   "       floor -m netns [-n REPEAT] [-s STATE_MASK] "
                   "NETNS_PATH|. ...\n");
   exit(2);
@@ -69,6 +71,7 @@ long dump(struct mnl_socket *nl, char *buf, int family, const query_t *q,
     struct inet_diag_req *req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
     req->idiag_family = AF_INET; /* ignored: both families are dumped */
     req->idiag_states = q->states;
+    req->idiag_ext = q->tcp_info ? 1u << (INET_DIAG_INFO - 1) : 0;
   } else {
     nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
     struct inet_diag_req_v2 *req =
@@ -76,6 +79,7 @@ long dump(struct mnl_socket *nl, char *buf, int family, const query_t *q,
     req->sdiag_family = (uint8_t)family;
     req->sdiag_protocol = IPPROTO_TCP;
     req->idiag_states = q->states;
+    req->idiag_ext = q->tcp_info ? 1u << (INET_DIAG_INFO - 1) : 0;
   }
   if (q->filter) {
     /* Accept when low <= local port <= high: each op jumps "yes" bytes when
@@ -133,8 +137,9 @@ int main(int argc, char **argv) {
   const char *range = NULL;
   long mask = -1;
   int one_pass = 0;
+  int tcp_info = 0;
   int opt;
-  while ((opt = getopt(argc, argv, "n:m:r:s:1")) != -1) {
+  while ((opt = getopt(argc, argv, "n:m:r:s:1i")) != -1) {
     switch (opt) {
     case 'n':
       repeat = strtol(optarg, NULL, 10);
@@ -149,6 +154,9 @@ int main(int argc, char **argv) {
       break;
     case '1':
       one_pass = 1;
+      break;
+    case 'i':
+      tcp_info = 1;
       break;
     case 's':
       mask = strtol(optarg, NULL, 0);
@@ -168,7 +176,7 @@ int main(int argc, char **argv) {
   if (optind != argc)
     usage();
 
-  query_t q = {.states = ALL_STATES};
+  query_t q = {.states = ALL_STATES, .tcp_info = tcp_info};
   if (strcmp(mode, "filtered") == 0) {
     q.filter = 1;
     if (range != NULL) {

@@ -21,6 +21,8 @@ typedef struct {
   uint32_t states;
   int filter;
   uint16_t low, high;
+  int tcp_info; /* ask for INET_DIAG_INFO, as the plugin does under
+                   tcp_tw_reuse 1 */
 } query_t;
 
 typedef union {

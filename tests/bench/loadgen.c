@@ -66,7 +66,7 @@ static void die(const char *what) {
 static void usage(void) {
   fprintf(stderr, "usage: loadgen [-c CONNECTIONS] [-d DESTINATIONS] "
                   "[-p FIRST_DEST_PORT] [-l EXTRA_LISTENERS] "
-                  "[-L FIRST_EXTRA_PORT]\n");
+                  "[-L FIRST_EXTRA_PORT] [-t TIME_WAITS]\n");
   exit(2);
 }
 
@@ -137,14 +137,34 @@ static void worker(const config_t *cfg, const int *listeners, long first,
   _exit(0);
 }
 
+static void make_time_wait(int dest_base, int listener, int dest) {
+  int client = socket(AF_INET, SOCK_STREAM, 0);
+  if (client < 0)
+    die("socket");
+  struct sockaddr_in addr = loopback(dest_base + dest);
+  if (connect(client, (struct sockaddr *)&addr, sizeof(addr)) != 0)
+    die("connect (TIME_WAIT)");
+  int server = accept(listener, NULL, NULL);
+  if (server < 0)
+    die("accept (TIME_WAIT)");
+  close(client);
+  /* Read the client's FIN before closing: the server end then goes
+   * through CLOSE_WAIT and LAST_ACK, and the client end to TIME_WAIT. */
+  char byte;
+  while (read(server, &byte, 1) > 0)
+    ;
+  close(server);
+}
+
 int main(int argc, char **argv) {
   config_t cfg = {.connections = 50000,
                   .destinations = 6,
                   .dest_base = 9001,
                   .extra = 100,
                   .extra_base = 7000};
+  long time_waits = 0;
   int opt;
-  while ((opt = getopt(argc, argv, "c:d:p:l:L:")) != -1) {
+  while ((opt = getopt(argc, argv, "c:d:p:l:L:t:")) != -1) {
     switch (opt) {
     case 'c':
       cfg.connections = parse_number(optarg, 0, 1000000);
@@ -160,6 +180,9 @@ int main(int argc, char **argv) {
       break;
     case 'L':
       cfg.extra_base = (int)parse_number(optarg, 1, 65535);
+      break;
+    case 't':
+      time_waits = parse_number(optarg, 0, 1000000);
       break;
     default:
       usage();
@@ -230,6 +253,11 @@ int main(int argc, char **argv) {
       break;
     }
   }
+  /* TIME_WAITS more connections, closed client first: their client ends
+   * stay in TIME_WAIT on pool ports for 60 s, holding no descriptor. */
+  for (long i = 0; i < time_waits && !failed && !stop; i++)
+    make_time_wait(cfg.dest_base, listeners[i % cfg.destinations],
+                   (int)(i % cfg.destinations));
   /* The destination listeners have done their job: what stays listening
    * is exactly the EXTRA listeners. */
   for (int d = 0; d < cfg.destinations; d++)
@@ -240,7 +268,7 @@ int main(int argc, char **argv) {
       listen_on(cfg.extra_base + e);
 
   if (!failed && !stop) {
-    printf("ready %ld %d\n", 2 * cfg.connections, cfg.extra);
+    printf("ready %ld %d\n", 2 * cfg.connections + time_waits, cfg.extra);
     fflush(stdout);
     wait_for_stop();
   }
