@@ -11,11 +11,12 @@ build=$top/build
 packages=(gcc make autoconf automake libtool pkg-config libc6-dev libmnl-dev
   check collectd-core collectd-dev libmicrohttpd12 libprotobuf-c1 iproute2
   procps python3)
-# The tests also start the real receivers, build the .deb, and set NAT
-# rules in their namespaces (nft) to compare with conntrack.
+# The tests also start the real receivers, build the .deb, set NAT rules
+# in their namespaces (nft) to compare with conntrack, and judge the
+# per-destination figure by a real proxy (haproxy) and client (curl).
 test_packages=(prometheus graphite-carbon python3-whisper influxdb
   influxdb-client valgrind debhelper dpkg-dev lintian man-db nftables
-  conntrack)
+  conntrack haproxy curl)
 
 # Packages with a daemon (prometheus, influxdb) start it on install; the
 # tests start their own, on loopback in a namespace. Debian's policy-rc.d

@@ -43,39 +43,9 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # siblings, then harness/
 import harness as h  # noqa: E402
-
-
-PORT_RANGE = (40000, 40005)
-POOL = h.pool_of(PORT_RANGE, "")
-TOTAL = len(POOL)
-SERVER_PORT = 9000
-OTHER_PORT = 9001
-DELAY_MS = 5000
-SYSCTL_DIR = "/proc/sys/net/ipv4/"
-
-
-def set_sysctl(name, value):
-    with open(SYSCTL_DIR + name, "w") as handle:
-        handle.write("%d\n" % value)
-
-
-def set_reuse(reuse, timestamps=1):
-    """The scenario's TIME_WAIT rule; a kernel without tcp_tw_reuse_delay
-    (before 6.13) allows reuse after one second, too soon to catch."""
-    if not os.path.exists(SYSCTL_DIR + "tcp_tw_reuse_delay"):
-        raise h.TestSkip("net.ipv4.tcp_tw_reuse_delay is missing (Linux "
-                         "before 6.13): the delay cannot be set longer "
-                         "than a read")
-    set_sysctl("tcp_tw_reuse", reuse)
-    set_sysctl("tcp_tw_reuse_delay", DELAY_MS)
-    set_sysctl("tcp_timestamps", timestamps)
-
-
-def key_of(family, port=SERVER_PORT):
-    address = h.LOOPBACK[family]
-    remote = ("%s:%d" if family == socket.AF_INET else "[%s]:%d") % (
-        address, port)
-    return (remote, address)
+from tw_reuse_scene import (  # noqa: E402
+    DELAY_MS, OTHER_PORT, POOL, PORT_RANGE, SERVER_PORT, TOTAL, destination,
+    key_of, set_reuse)
 
 
 def try_connect(family, port=SERVER_PORT):
@@ -113,14 +83,6 @@ def fill_with_time_wait(listening, family, bound=False):
             h.fail("the pool never filled with TIME-WAIT: %r" % h.ss_tcp())
         time.sleep(0.05)
     return time.time()
-
-
-def destination(samples, key):
-    found = h.destination_samples(samples)
-    h.check(key in found, "no series for destination %r: %r"
-            % (key, sorted(found)))
-    return tuple(found[key][field][0]
-                 for field in ("used", "usage_ratio", "time_wait"))
 
 
 def check_agrees(collectd, since, family, used, connects, what):
