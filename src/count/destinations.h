@@ -75,9 +75,9 @@ void destinations_settle(destinations_t *table);
 const destination_t *destinations_find(const destinations_t *table,
                                        const destination_key_t *key);
 
-/* Copies the n busiest destinations (most held) into top, busiest first, ties
- * in key order, marks them in_top, and returns how many there were (at most n).
- */
+/* Copies the n busiest destinations (most held) into top, busiest first,
+ * ties in key order, marks them in_top, and returns how many there were
+ * (at most n). */
 size_t destinations_top(destinations_t *table, destination_t *top, size_t n);
 
 /* "203.0.113.7:443" or "[2001:db8::7]:443", and the local address alone.

@@ -12,14 +12,14 @@
 
 /* TCP_TIMEWAIT_LEN: the timer a TIME_WAIT socket starts with. */
 #define TW_LENGTH_MS 60000
-/* The TIME_WAIT timer counts in jiffies, the delay in ms from the
- * connection's last packet: one jiffy (10 ms at HZ 100) of doubt, taken
- * on the side of the port being held. */
+/* The TIME_WAIT timer counts in jiffies, the delay in ms from the moment
+ * the socket entered TIME_WAIT (tw_entry_stamp): one jiffy (10 ms at HZ
+ * 100) of doubt, taken on the side of the port being held. */
 #define TW_AGE_MARGIN_MS 10
 
 typedef enum {
-  TW_HELD, /* connect() cannot take the port over (yet) */
-  TW_TAKEN_OVER /* it can */,
+  TW_HELD,       /* connect() cannot take the port over (yet) */
+  TW_TAKEN_OVER, /* it can */
   /* It can if the connection negotiated TCP timestamps: the peer is not
    * in this namespace, so the sysctl does not tell; the established
    * sockets to the same destination do (tcp_info). */

@@ -11,9 +11,11 @@ one request per connection.
 Why `mode tcp`: curl closes first; HAProxy passes the close on to the
 server side as a FIN of its own (shutw), so it closes its upstream
 connection first and that socket ends in TIME_WAIT on a pool port, the
-case of a busy proxy.  In `mode http` HAProxy closes idle server
-connections with SO_LINGER 0 (a reset, no TIME_WAIT on its side), which
-would hide what this test is about.  HAProxy counts each upstream connect()
+case of a busy proxy.  `mode http` would hide what this test is about
+(measured here with the same backend and curl): by default HAProxy keeps
+its server connections alive and reuses them, and with
+`option http-server-close` it closes them with a reset (the backend sees
+ECONNRESET), so neither leaves TIME_WAIT on its side.  HAProxy counts each upstream connect()
 that fails in the server's `econ` (its stats socket, `show stat`), and
 logs "no free ports".
 
