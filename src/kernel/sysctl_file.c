@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,4 +60,51 @@ ssize_t sysctl_file_read(const char *path, char *text, size_t text_size,
   }
   text[length] = '\0';
   return (ssize_t)length;
+}
+
+/* "4294967295\n" is 11 bytes. */
+#define UINT_TEXT_MAX 64
+
+int sysctl_uint_text_parse(const char *text, uint32_t max, uint32_t *value) {
+  const char *p = text;
+  uint64_t number = 0;
+  if (*p < '0' || *p > '9')
+    return -1;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    number = number * 10 + (uint64_t)(*p - '0');
+    if (number > max)
+      return -1;
+  }
+  if (*p == '\n')
+    p++;
+  if (*p != '\0')
+    return -1;
+  *value = (uint32_t)number;
+  return 0;
+}
+
+int sysctl_file_read_uint(const char *proc_root, const char *file, uint32_t max,
+                          uint32_t *value, bool *missing, char *err,
+                          size_t err_size) {
+  char path[PATH_MAX];
+  int status =
+      sysctl_file_path(path, sizeof(path), proc_root, file, err, err_size);
+  if (status != 0)
+    return status;
+  char text[UINT_TEXT_MAX + 1];
+  ssize_t length = sysctl_file_read(path, text, sizeof(text), err, err_size);
+  *missing = length == -ENOENT;
+  if (*missing) {
+    if (err_size > 0)
+      err[0] = '\0';
+    return 0;
+  }
+  if (length < 0)
+    return (int)length;
+  if (sysctl_uint_text_parse(text, max, value) != 0) {
+    snprintf(err, err_size, "%s: malformed (expected a number within 0..%u)",
+             path, (unsigned)max);
+    return -EINVAL;
+  }
+  return 0;
 }

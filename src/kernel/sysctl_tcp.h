@@ -20,10 +20,6 @@ typedef struct {
   bool timestamps; /* tcp_timestamps is not 0 */
 } tcp_reuse_sysctls_t;
 
-/* "N" with optional trailing newline, N a decimal within 0..max. Returns 0,
- * or -1 on anything else. */
-int sysctl_uint_text_parse(const char *text, uint32_t max, uint32_t *value);
-
 /* Reads the three files. A missing tcp_tw_reuse or tcp_timestamps (a
  * ProcRoot that lacks them) means off: every TIME_WAIT socket counts; a
  * missing tcp_tw_reuse_delay means a kernel before 6.13. Returns 0, or a

@@ -46,7 +46,9 @@ void nat_part_free(nat_part_t *part);
 void nat_part_begin_target(nat_part_t *part);
 
 /* Opens a ctnetlink socket in the caller's namespace: NULL when it cannot
- * (the part has failed then) or when ReportNat is off. */
+ * (the part has failed then) or when ReportNat is off. Also reads that
+ * namespace's nf_conntrack_count: an empty table is not dumped (its
+ * statistics are still read). */
 conntrack_t *nat_part_open(nat_part_t *part);
 
 /* Reads the part over ct (NULL: nothing, its outcome stays). */

@@ -3,7 +3,8 @@
  * queue above all, would drown a few KiB per namespace in VmRSS).
  *
  * Reads like the plugin with its default options plus AllNetNamespaces true
- * (or, given paths, a NetNamespace for each). Each line "read N" on stdin
+ * (or, given paths, a NetNamespace for each); --report-nat first adds
+ * ReportNat true. Each line "read N" on stdin
  * makes N reads, then one line on stdout:
  *
  *   inuse=B mmapped=B fds=N targets=N failed=N logged=N cpu_ns=N
@@ -74,9 +75,14 @@ static long open_fds(void) {
 int main(int argc, char **argv) {
   options_t opts;
   options_init(&opts);
-  if (argc == 1)
+  int first = 1;
+  if (argc > 1 && strcmp(argv[1], "--report-nat") == 0) {
+    opts.report_nat = true;
+    first = 2;
+  }
+  if (argc == first)
     opts.all_netns = true;
-  for (int i = 1; i < argc; i++)
+  for (int i = first; i < argc; i++)
     if (options_add_netns(&opts, argv[i]) != 0) {
       fprintf(stderr, "heap_driver: out of memory\n");
       return 1;

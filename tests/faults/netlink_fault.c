@@ -13,7 +13,9 @@
  *   dump_intr_always  every such datagram gets NLM_F_DUMP_INTR
  * EP_FAULT_LOG, if set, gets one line "<event> <unix time>" per injected
  * fault (the fault's name) and per dump request sent on a sock_diag socket
- * ("request"), whatever the mode: a test groups requests into reads.
+ * ("request"), whatever the mode: a test groups requests into reads; and
+ * per ctnetlink request, a table dump ("ct_dump") or the statistics
+ * ("ct_stats"), so that a test sees which reads walked the conntrack table.
  * EP_BIND_LOG, if set, gets one line "<port>" per bind() of an AF_INET or
  * AF_INET6 socket: a test proves that the plugin takes no port.
  * libmnl 1.0.4 uses socket, bind, sendto and recvmsg (nm -D libmnl.so.0). */
@@ -23,6 +25,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -93,15 +97,34 @@ static void note_event(const char *name) {
   write_file(getenv("EP_FAULT_LOG"), line, O_APPEND);
 }
 
-static int is_sock_diag(int fd) {
+/* The netlink protocol of fd, or -1 when it is no netlink socket. */
+static int netlink_protocol(int fd) {
   int domain, protocol;
   socklen_t length = sizeof(domain);
   if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) != 0 ||
       domain != AF_NETLINK)
-    return 0;
+    return -1;
   length = sizeof(protocol);
-  return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &length) == 0 &&
-         protocol == NETLINK_SOCK_DIAG;
+  return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &length) == 0
+             ? protocol
+             : -1;
+}
+
+static int is_sock_diag(int fd) {
+  return netlink_protocol(fd) == NETLINK_SOCK_DIAG;
+}
+
+static void note_ctnetlink_request(const void *buf, size_t length) {
+  struct nlmsghdr nlh;
+  if (length < sizeof(nlh))
+    return;
+  memcpy(&nlh, buf, sizeof(nlh));
+  if (nlh.nlmsg_type == ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET) &&
+      (nlh.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP)
+    note_event("ct_dump");
+  else if (nlh.nlmsg_type ==
+           ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS_CPU))
+    note_event("ct_stats");
 }
 
 static void *next(const char *name) { return dlsym(RTLD_NEXT, name); }
@@ -149,8 +172,11 @@ ssize_t sendto(int fd, const void *buf, size_t length, int flags,
                   socklen_t) =
       (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *,
                   socklen_t))next("sendto");
-  if (is_sock_diag(fd))
+  int protocol = netlink_protocol(fd);
+  if (protocol == NETLINK_SOCK_DIAG)
     note_event("request");
+  else if (protocol == NETLINK_NETFILTER)
+    note_ctnetlink_request(buf, length);
   return real(fd, buf, length, flags, addr, addr_length);
 }
 

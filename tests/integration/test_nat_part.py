@@ -12,7 +12,14 @@ What every scenario here shares is in nat_scene.py's docstring.
   unprivileged     collectd as nobody with no capabilities: NAT
                    scrape_success 0, no NAT or conntrack series, one ERROR
                    "NAT: ... Operation not permitted" over several reads;
-                   the socket-table series and scrape_success exact."""
+                   the socket-table series and scrape_success exact.
+  empty_table      ReportNat in a namespace whose conntrack table is empty
+                   (nf_conntrack_count 0): over 3 reads the fault shim
+                   (preloaded, logging every ctnetlink request) sees the
+                   statistics asked for at each read and no table dump;
+                   NAT scrape_success 1, the counters equal conntrack -S,
+                   no NAT key.  Then the rule and 3 flows: the next reads
+                   dump the table again and report the flows' key."""
 
 import os
 import subprocess
@@ -24,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # siblings, then harness/
 import harness as h  # noqa: E402
 import test_unprivileged as unprivileged  # noqa: E402
+from faults_scene import NetlinkFault  # noqa: E402
 from nat_scene import (  # noqa: E402
     Flows, PORT_RANGE, SNAT_RANGE, SNAT_RULES, check_fresh, check_nat,
     check_socket_part, key, nat_block, range_option)
@@ -194,8 +202,75 @@ def unprivileged_nat():
         flows.close()
 
 
+# --------------------------------------------------------------------------
+# empty_table
+
+EMPTY_READS = 3
+
+
+def ctnetlink_requests(fault, since):
+    """{"ct_dump": n, "ct_stats": n} the shim logged after since."""
+    found = {"ct_dump": 0, "ct_stats": 0}
+    for name, stamp in fault.events():
+        if name in found and stamp > since:
+            found[name] += 1
+    return found
+
+
+def conntrack_count():
+    return int(h.read_text("/proc/sys/net/netfilter/nf_conntrack_count"))
+
+
+def empty_table():
+    h.require_nat_tools()
+    h.check_equal(conntrack_count(), 0, "nf_conntrack_count of the new "
+                  "namespace")
+    flows = Flows()
+    try:
+        with h.TempDir() as tmp:
+            fault = NetlinkFault(tmp)
+            block = nat_block([range_option(SNAT_RANGE)])
+            with h.Collectd(tmp, block, extra_env=fault.env()) as collectd:
+                collectd.start_and_wait_ready()
+                since = time.time()
+                samples = h.wait_for_read_after(collectd, since)
+                for _ in range(EMPTY_READS - 1):
+                    samples = h.wait_for_read_after(
+                        collectd,
+                        h.sample(samples, h.SCRAPE_SUCCESS)[1] / 1000.0)
+                h.check_equal(conntrack_count(), 0, "nf_conntrack_count")
+                check_nat(samples, SNAT_RANGE, {}, since, "empty table")
+                requests = ctnetlink_requests(fault, since)
+                h.check_equal(requests["ct_dump"], 0,
+                              "ctnetlink dumps of the empty table")
+                h.check(requests["ct_stats"] >= EMPTY_READS,
+                        "ctnetlink statistics requests over %d reads: %r"
+                        % (EMPTY_READS, requests))
+
+                h.nft_load(SNAT_RULES)
+                listening = flows.listener(8080)
+                for _ in range(3):
+                    flows.tcp(listening, "127.0.0.1", 8080)
+                built_at = time.time()
+                samples = h.wait_for_read_after(collectd, built_at)
+                h.check(conntrack_count() > 0, "nf_conntrack_count with "
+                        "the flows")
+                check_nat(samples, SNAT_RANGE, {key("127.0.0.1:8080"): 3},
+                          built_at, "with the flows")
+                after = ctnetlink_requests(fault, built_at)
+                h.check(after["ct_dump"] >= 1,
+                        "ctnetlink dumps once the table has entries: %r"
+                        % after)
+                h.log("FIGURES: empty conntrack table: %d reads, %d "
+                      "statistics requests, 0 dumps; with 3 flows: %d dumps"
+                      % (EMPTY_READS, requests["ct_stats"], after["ct_dump"]))
+    finally:
+        flows.close()
+
+
 if __name__ == "__main__":
     h.run_scenarios({"without_nat": without_nat,
                      "other_namespace": other_namespace,
-                     "unprivileged": unprivileged_nat},
+                     "unprivileged": unprivileged_nat,
+                     "empty_table": empty_table},
                     port_range=PORT_RANGE, reserved_ports="")

@@ -19,28 +19,6 @@ static const char *fixture_root(const char *name) {
   return root;
 }
 
-START_TEST(test_text) {
-  uint32_t value = 7;
-  ck_assert_int_eq(sysctl_uint_text_parse("0\n", 2, &value), 0);
-  ck_assert_uint_eq(value, 0);
-  ck_assert_int_eq(sysctl_uint_text_parse("2", 2, &value), 0);
-  ck_assert_uint_eq(value, 2);
-  ck_assert_int_eq(sysctl_uint_text_parse("4294967295\n", UINT32_MAX, &value),
-                   0);
-  ck_assert_uint_eq(value, UINT32_MAX);
-  static const char *const bad[] = {"",   "\n",    "3",   "-1",         " 1",
-                                    "1 ", "1\n\n", "0x1", "99999999999"};
-  for (size_t i = 0; i < COUNT(bad); i++) {
-    value = 7;
-    ck_assert_msg(sysctl_uint_text_parse(bad[i], 2, &value) == -1,
-                  "\"%s\" was accepted", bad[i]);
-    ck_assert_uint_eq(value, 7);
-  }
-  ck_assert_int_eq(sysctl_uint_text_parse("4294967296", UINT32_MAX, &value),
-                   -1);
-}
-END_TEST
-
 START_TEST(test_read_default) {
   tcp_reuse_sysctls_t got = {9, 9, false};
   ck_assert_int_eq(sysctl_read_tcp_reuse(fixture_root("tcp_reuse_default"),
@@ -100,7 +78,6 @@ END_TEST
 int main(void) {
   Suite *suite = suite_create("sysctl_tcp");
   TCase *tc = tcase_create("core");
-  tcase_add_test(tc, test_text);
   tcase_add_test(tc, test_read_default);
   tcase_add_test(tc, test_read_before_6_13);
   tcase_add_test(tc, test_read_missing_means_off);
