@@ -20,6 +20,7 @@ int sysctl_file_path(char *path, size_t path_size, const char *proc_root,
 
 ssize_t sysctl_file_read(const char *path, char *text, size_t text_size,
                          char *err, size_t err_size) {
+  text[0] = '\0'; /* a string on every path, the errors' included */
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int error = errno;
