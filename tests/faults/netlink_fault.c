@@ -1,6 +1,7 @@
-/* An LD_PRELOAD shim that breaks NETLINK_SOCK_DIAG for the fault tests.
- * Only sock_diag sockets are touched: glibc's getaddrinfo (used by
- * write_prometheus) opens NETLINK_ROUTE sockets, which must keep working.
+/* An LD_PRELOAD shim that breaks NETLINK_SOCK_DIAG (and ctnetlink's
+ * NETLINK_NETFILTER) for the fault tests. Only those sockets are touched:
+ * glibc's getaddrinfo (used by write_prometheus) opens NETLINK_ROUTE
+ * sockets, which must keep working.
  *
  * The mode is the first word of the file named by EP_FAULT_CONTROL, read
  * at every call (so a test switches modes while collectd runs), or of
@@ -11,6 +12,7 @@
  *   dump_intr_once    the next datagram received on a sock_diag socket gets
  *                     NLM_F_DUMP_INTR; the control file then says "off"
  *   dump_intr_always  every such datagram gets NLM_F_DUMP_INTR
+ *   ct_socket         socket(AF_NETLINK, ..., NETLINK_NETFILTER) fails EACCES
  * EP_FAULT_LOG, if set, gets one line "<event> <unix time>" per injected
  * fault (the fault's name) and per dump request sent on a sock_diag socket
  * ("request"), whatever the mode: a test groups requests into reads; and
@@ -41,7 +43,8 @@ typedef enum {
   FAULT_SOCKET,
   FAULT_BIND,
   FAULT_DUMP_INTR_ONCE,
-  FAULT_DUMP_INTR_ALWAYS
+  FAULT_DUMP_INTR_ALWAYS,
+  FAULT_CT_SOCKET
 } fault_t;
 
 static fault_t fault_parse(const char *text) {
@@ -51,7 +54,8 @@ static fault_t fault_parse(const char *text) {
   } names[] = {{"socket", FAULT_SOCKET},
                {"bind", FAULT_BIND},
                {"dump_intr_once", FAULT_DUMP_INTR_ONCE},
-               {"dump_intr_always", FAULT_DUMP_INTR_ALWAYS}};
+               {"dump_intr_always", FAULT_DUMP_INTR_ALWAYS},
+               {"ct_socket", FAULT_CT_SOCKET}};
   size_t length = strcspn(text, " \t\n");
   for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
     if (strlen(names[i].name) == length &&
@@ -134,6 +138,12 @@ int socket(int domain, int type, int protocol) {
   if (domain == AF_NETLINK && protocol == NETLINK_SOCK_DIAG &&
       current_fault() == FAULT_SOCKET) {
     note_event("socket");
+    errno = EACCES;
+    return -1;
+  }
+  if (domain == AF_NETLINK && protocol == NETLINK_NETFILTER &&
+      current_fault() == FAULT_CT_SOCKET) {
+    note_event("ct_socket");
     errno = EACCES;
     return -1;
   }

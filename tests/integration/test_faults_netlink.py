@@ -11,6 +11,12 @@ What every scenario here shares is in faults_scene.py's docstring.
     "netlink": every read dispatches scrape_success 0 and nothing else,
     one ERROR; when the fault ends, the next read has the exact values and
     one INFO "recovered".
+  nat_socket: ReportNat true with socket() of the ctnetlink socket failing
+    (EACCES): the NAT part's scrape_success 0 and no conntrack counter, one
+    ERROR naming NAT and why, no ctnetlink request; the socket tables'
+    values exact and their scrape_success 1.  When the fault ends, one INFO
+    "NAT: reading recovered", and the part reads again (scrape_success 1,
+    insert_failed and drop).
   binds_no_port: with the last pool port the only free one, collectd runs
     three reads with netlink working; the shim's log of every AF_INET/6
     bind() in collectd shows write_prometheus's 9103 and nothing else (the
@@ -27,6 +33,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # siblings, then harness/
 import harness as h  # noqa: E402
+import test_read_failure as rf  # noqa: E402
 from faults_scene import (  # noqa: E402
     Clients, NetlinkFault, POOL, PORT_RANGE, SERVER_PORT, TOTAL, check_log,
     check_netlink_values, check_only_scrape_success, log_lines,
@@ -88,6 +95,52 @@ def netlink_unavailable_netlink(mode):
     return scenario
 
 
+def nat_part_values(samples):
+    return {field: value
+            for field, (value, _) in h.nat_part_samples(samples).items()}
+
+
+def nat_socket():
+    with h.TempDir() as tmp:
+        fault = NetlinkFault(tmp, "ct_socket")
+        clients = Clients()
+        try:
+            block = h.plugin_block(["ReportNat true"])
+            with h.Collectd(tmp, block, extra_env=fault.env(),
+                            extra_config=h.NO_EXPIRY) as collectd:
+                collectd.start_and_wait_ready()
+                h.wait_for_fresh_read(collectd, time.time())
+                samples = next_read(collectd)
+                check_netlink_values(samples, clients, "during the NAT fault")
+                h.check_equal(nat_part_values(samples),
+                              {"scrape_success": 0.0},
+                              "NAT part during the fault")
+                check_log(collectd, "during the NAT fault", errors=1)
+                error = log_lines(collectd, "error")[0]
+                h.check("NAT: " in error and "Permission denied" in error,
+                        "ERROR does not say what and why: %r" % error)
+                names = [name for name, _ in fault.events()]
+                h.check("ct_socket" in names and "ct_dump" not in names
+                        and "ct_stats" not in names,
+                        "shim events during the NAT fault: %r" % names)
+                fault.set("off")
+                samples = h.wait_for_fresh_read(collectd, time.time())
+                check_netlink_values(samples, clients, "after the NAT fault")
+                part = nat_part_values(samples)
+                h.check_equal((sorted(part), part["scrape_success"]),
+                              (["drop", "insert_failed", "scrape_success"],
+                               1.0), "NAT part after the fault")
+                check_log(collectd, "after the NAT fault", errors=1,
+                          recovered=1)
+                info = rf.recovered_lines(collectd.log_lines())[0]
+                h.check("NAT: reading recovered" in info,
+                        "the recovery INFO is not the NAT part's: %r" % info)
+                h.log("nat_socket: %r, then %r" % (error.strip(),
+                                                   info.strip()))
+        finally:
+            clients.close()
+
+
 def binds_no_port():
     with h.TempDir() as tmp:
         fault = NetlinkFault(tmp, "off")
@@ -130,5 +183,6 @@ if __name__ == "__main__":
         "netlink_bind_auto": netlink_unavailable_auto("bind"),
         "netlink_socket_netlink": netlink_unavailable_netlink("socket"),
         "netlink_bind_netlink": netlink_unavailable_netlink("bind"),
+        "nat_socket": nat_socket,
         "binds_no_port": binds_no_port,
     }, port_range=PORT_RANGE, reserved_ports="")
