@@ -88,7 +88,7 @@ backend be
 """
 
 
-class Proxy:
+class Proxy(h.Daemon):
     """HAProxy in the foreground, with its stats socket in tmp."""
 
     def __init__(self, tmp):
@@ -98,22 +98,21 @@ class Proxy:
             handle.write(HAPROXY_CONFIG % {"socket": self.socket_path,
                                            "proxy": PROXY_PORT,
                                            "server": SERVER_PORT})
-        self.log_path = tmp.join("haproxy.log")
-        self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(["haproxy", "-f", config, "-db"],
-                                        stdout=self.log,
-                                        stderr=subprocess.STDOUT)
+        h.Daemon.__init__(self, ["haproxy", "-f", config, "-db"],
+                          tmp.join("haproxy.log"))
+
+    def wait_ready(self):
+        """Until the stats socket is there and the frontend listens: not
+        by connecting, which would make an upstream connection from a pool
+        port."""
         deadline = time.monotonic() + 10
         while not os.path.exists(self.socket_path) or \
                 PROXY_PORT not in h.ss_listening_ports():
             if self.process.poll() is not None or \
                     time.monotonic() > deadline:
-                h.fail("haproxy did not start: %s" % self.log_text())
+                h.fail("haproxy did not start\n%s" % self.diagnostics())
             time.sleep(0.05)
-
-    def log_text(self):
-        self.log.flush()
-        return h.read_text(self.log_path)
+        return self
 
     def failed_connects(self):
         """The server's econ: upstream connect()s that failed."""
@@ -135,15 +134,6 @@ class Proxy:
                     fields.get("svname") == "backend":
                 return int(fields["econ"] or 0)
         h.fail("no backend line in haproxy's stats: %r" % lines)
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 def request():
@@ -168,7 +158,7 @@ def below(collectd, proxy):
     for i in range(4):
         sent = time.time()
         h.check(request(), "below pool / delay: request %d failed: %s"
-                % (i + 1, proxy.log_text()))
+                % (i + 1, proxy.output_text()))
         h.check_equal(proxy.failed_connects(), 0,
                       "below pool / delay: haproxy's failed connects")
         ratio = ratio_after(collectd, sent, "below, request %d" % (i + 1))
@@ -195,8 +185,8 @@ def above(collectd, proxy, last_below):
                   "above pool / delay: haproxy's failed connects")
     h.check(time.time() < burst + DELAY_MS / 1000 - 0.5,
             "the read and the request after the burst took too long")
-    h.check("no free ports" in proxy.log_text(),
-            "haproxy's log does not say why: %s" % proxy.log_text())
+    h.check("no free ports" in proxy.output_text(),
+            "haproxy's log does not say why: %s" % proxy.output_text())
 
     recovered = burst + DELAY_MS / 1000 + 0.5
     time.sleep(max(0.0, recovered - time.time()))
@@ -218,25 +208,16 @@ def proxy_scenario():
             raise h.TestSkip("%s is not installed (Debian package %s)"
                              % (tool, tool))
     set_reuse(2)
-    with h.TempDir() as tmp:
-        backend = subprocess.Popen([sys.executable, "-c", BACKEND])
-        proxy = None
-        try:
-            deadline = time.monotonic() + 10
-            while SERVER_PORT not in h.ss_listening_ports():
-                if backend.poll() is not None or \
-                        time.monotonic() > deadline:
-                    h.fail("the backend did not start")
-                time.sleep(0.05)
-            proxy = Proxy(tmp)
-            with h.Collectd(tmp, h.plugin_block([])) as collectd:
-                collectd.start_and_wait_ready()
-                above(collectd, proxy, below(collectd, proxy))
-        finally:
-            if proxy is not None:
-                proxy.stop()
-            backend.terminate()
-            backend.wait()
+    with h.TempDir() as tmp, \
+            h.Daemon([sys.executable, "-c", BACKEND],
+                     tmp.join("backend.log")) as backend, \
+            Proxy(tmp) as proxy, \
+            h.Collectd(tmp, h.plugin_block([])) as collectd:
+        # From a fixed port outside the pool, closed with a reset.
+        backend.start().wait_listening(SERVER_PORT)
+        proxy.start().wait_ready()
+        collectd.start_and_wait_ready()
+        above(collectd, proxy, below(collectd, proxy))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ port 0 then connect to 9001, 3 plain ones connect to 9000.  The next
 connect() to 9000 fails (the bound ports are exclusive), while the plugin
 reports 9000 used 3, ratio 0.5."""
 
-import errno
 import os
 import socket
 import sys
@@ -54,7 +53,7 @@ def try_connect(family, port=SERVER_PORT):
     try:
         return h.client(port, family)
     except OSError as error:
-        if error.errno != errno.EADDRNOTAVAIL:
+        if not h.is_address_not_available(error):
             h.fail("connect() to %d failed with %r, not EADDRNOTAVAIL"
                    % (port, error))
         return None

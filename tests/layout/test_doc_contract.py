@@ -20,6 +20,8 @@ import sys
 import tempfile
 
 sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_doc_links import pages  # noqa: E402  (README.md and docs/*.md)
 
 EXIT_PASS, EXIT_FAIL = 0, 1
 TYPES_DB = "src/ephemeral_ports.types.db"
@@ -87,9 +89,7 @@ def alert_problems(top):
 
 def probe_problems(top):
     problems = []
-    for path in ["README.md"] + sorted(
-            os.path.join("docs", n) for n in os.listdir(
-                os.path.join(top, "docs")) if n.endswith(".md")):
+    for path in pages(top):
         page = read(top, path)
         for match in PROBE_CLAIM.finditer(page):
             text = page[max(0, match.start() - 30):match.end()]

@@ -1,3 +1,4 @@
+#include "fixtures.h"
 #include "kernel/cgroup_mount.h"
 #include "run_suite.h"
 
@@ -15,14 +16,7 @@ static cgroup_mount_t mount;
 
 /* Points root at tests/fixtures/proc/<name>. */
 static const char *fixture_root(const char *name) {
-  const char *fixtures = getenv("FIXTURES_DIR");
-#ifdef FIXTURES_DIR_DEFAULT
-  if (fixtures == NULL)
-    fixtures = FIXTURES_DIR_DEFAULT;
-#endif
-  ck_assert_msg(fixtures != NULL, "FIXTURES_DIR is not set");
-  snprintf(root, sizeof(root), "%s/proc/%s", fixtures, name);
-  return root;
+  return fixture_proc_root(root, name);
 }
 
 static int find(const char *name) {

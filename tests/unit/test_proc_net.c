@@ -1,3 +1,4 @@
+#include "fixtures.h"
 #include "kernel/proc_net.h"
 #include "run_suite.h"
 
@@ -49,19 +50,8 @@ static void reset(void) {
   snprintf(err, sizeof(err), "untouched");
 }
 
-static const char *fixtures_dir(void) {
-  const char *fixtures = getenv("FIXTURES_DIR");
-#ifdef FIXTURES_DIR_DEFAULT
-  if (fixtures == NULL)
-    fixtures = FIXTURES_DIR_DEFAULT;
-#endif
-  ck_assert_msg(fixtures != NULL, "FIXTURES_DIR is not set");
-  return fixtures;
-}
-
 static const char *fixture_root(const char *name) {
-  snprintf(root, sizeof(root), "%s/proc/%s", fixtures_dir(), name);
-  return root;
+  return fixture_proc_root(root, name);
 }
 
 static FILE *open_table(const char *name) {

@@ -1,3 +1,4 @@
+#include "fixtures.h"
 #include "kernel/sysctl_ports.h"
 #include "run_suite.h"
 
@@ -16,14 +17,7 @@ static char err[512];
 
 /* Points root at tests/fixtures/proc/<name>. */
 static const char *fixture_root(const char *name) {
-  const char *fixtures = getenv("FIXTURES_DIR");
-#ifdef FIXTURES_DIR_DEFAULT
-  if (fixtures == NULL)
-    fixtures = FIXTURES_DIR_DEFAULT;
-#endif
-  ck_assert_msg(fixtures != NULL, "FIXTURES_DIR is not set");
-  snprintf(root, sizeof(root), "%s/proc/%s", fixtures, name);
-  return root;
+  return fixture_proc_root(root, name);
 }
 
 static void assert_err_names(const char *file) {

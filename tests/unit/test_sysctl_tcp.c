@@ -1,5 +1,6 @@
 #include "kernel/sysctl_tcp.h"
 
+#include "fixtures.h"
 #include "run_suite.h"
 
 #include <check.h>
@@ -13,10 +14,7 @@ static char root[PATH_MAX];
 static char err[512];
 
 static const char *fixture_root(const char *name) {
-  const char *fixtures = getenv("FIXTURES_DIR");
-  ck_assert_msg(fixtures != NULL, "FIXTURES_DIR is not set");
-  snprintf(root, sizeof(root), "%s/proc/%s", fixtures, name);
-  return root;
+  return fixture_proc_root(root, name);
 }
 
 START_TEST(test_read_default) {
