@@ -30,9 +30,10 @@ static bool goes_over_loopback(const inet_socket_t *tw) {
 
 tw_verdict_t tw_reuse_verdict(const tcp_reuse_sysctls_t *sysctls,
                               const inet_socket_t *tw) {
+  if (sysctls->tw_reuse == 0 || !sysctls->timestamps)
+    return TW_HELD;
   bool loopback = goes_over_loopback(tw);
-  if (sysctls->tw_reuse == 0 || (sysctls->tw_reuse == 2 && !loopback) ||
-      !sysctls->timestamps)
+  if (sysctls->tw_reuse == 2 && !loopback)
     return TW_HELD;
   /* A timer re-armed by a retransmitted FIN reads younger: held longer. */
   uint32_t age =
