@@ -133,6 +133,26 @@ static int config_netns(const oconfig_item_t *item) {
   return 0;
 }
 
+/* NetNamespaceName: one or more names or "/regex/"s, repeatable. */
+static int config_netns_names(const oconfig_item_t *item) {
+  static const char expected[] = "a namespace name or \"/regex/\"";
+  if (item->values_num < 1)
+    return config_error(item, NULL, expected);
+  for (int i = 0; i < item->values_num; i++) {
+    const oconfig_value_t *value = &item->values[i];
+    if (value->type != OCONFIG_TYPE_STRING)
+      return config_error(item, value, expected);
+    char why[256];
+    if (name_select_add(&options.netns_select, value->value.string, why,
+                        sizeof(why)) != 0) {
+      ERROR(LOG_PREFIX "%s: invalid value \"%s\" (expected %s: %s)",
+            item->key, value->value.string, expected, why);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 /* TopDestinations, TopCgroups, TopNatDestinations: how many series. */
 static int config_top(const oconfig_item_t *item, unsigned *top) {
   const oconfig_value_t *value = single_value(item, OCONFIG_TYPE_NUMBER);
@@ -191,6 +211,10 @@ static int config_option(const oconfig_item_t *item) {
     return config_netns(item);
   if (strcasecmp(key, "AllNetNamespaces") == 0)
     return config_boolean(item, &options.all_netns);
+  if (strcasecmp(key, "NetNamespaceName") == 0)
+    return config_netns_names(item);
+  if (strcasecmp(key, "IgnoreSelected") == 0)
+    return config_boolean(item, &options.netns_select.ignore_selected);
   ERROR(LOG_PREFIX "unknown option \"%s\"", key);
   return -1;
 }
@@ -199,6 +223,11 @@ static int ep_config(oconfig_item_t *ci) {
   for (int i = 0; i < ci->children_num; i++)
     if (config_option(&ci->children[i]) != 0)
       return -1;
+  char err[256];
+  if (options_check(&options, err, sizeof(err)) != 0) {
+    ERROR(LOG_PREFIX "%s", err);
+    return -1;
+  }
   return 0;
 }
 

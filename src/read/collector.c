@@ -264,9 +264,11 @@ static void read_others(collector_t *c) {
   targets_discover(targets, c->own_uts, &refused);
   if (refused != 0)
     note_privilege(c, "reading /proc/PID/ns/net", refused);
-  for (size_t i = configured; i < targets_count(targets); i++)
-    if (read_target(c, targets_at(targets, i)) == -ESTALE)
-      targets_mark_gone(targets_at(targets, i)); /* not reported */
+  for (size_t i = configured; i < targets_count(targets); i++) {
+    target_t *t = targets_at(targets, i);
+    if (targets_takes(targets, t) && read_target(c, t) == -ESTALE)
+      targets_mark_gone(t); /* not reported */
+  }
   targets_sweep(targets);
 }
 

@@ -33,6 +33,7 @@ void options_free(options_t *opts) {
   free(opts->netns_paths);
   opts->netns_paths = NULL;
   opts->netns_count = 0;
+  name_select_free(&opts->netns_select);
 }
 
 int options_add_netns(options_t *opts, const char *path) {
@@ -45,6 +46,16 @@ int options_add_netns(options_t *opts, const char *path) {
   if (grown[opts->netns_count] == NULL)
     return -ENOMEM;
   opts->netns_count++;
+  return 0;
+}
+
+int options_check(const options_t *opts, char *err, size_t err_size) {
+  if (!name_select_is_empty(&opts->netns_select) && !opts->all_netns) {
+    snprintf(err, err_size,
+             "NetNamespaceName selects among the namespaces that "
+             "AllNetNamespaces finds, and AllNetNamespaces is not true");
+    return -1;
+  }
   return 0;
 }
 

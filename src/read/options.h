@@ -5,6 +5,7 @@
 
 #include "count/nat_usage.h"
 #include "count/open_ports.h"
+#include "util/name_select.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -27,6 +28,9 @@ typedef struct {
   char **netns_paths;   /* NetNamespace, in config order */
   size_t netns_count;
   bool all_netns;  /* AllNetNamespaces */
+  /* NetNamespaceName and IgnoreSelected: which of the namespaces
+   * AllNetNamespaces finds are read. */
+  name_select_t netns_select;
   bool report_nat; /* ReportNat */
   nat_port_range_t nat_range;
   unsigned top_nat; /* TopNatDestinations */
@@ -36,11 +40,15 @@ typedef struct {
  * destinations and cgroups, NAT off with its range 1024-65535 and top 10. */
 void options_init(options_t *opts);
 
-/* Frees what the options allocated (the NetNamespace paths). */
+/* Frees what the options allocated (the NetNamespace paths and names). */
 void options_free(options_t *opts);
 
 /* Adds a NetNamespace path. Returns 0 or -ENOMEM. */
 int options_add_netns(options_t *opts, const char *path);
+
+/* What the options say together, checked once all are parsed: 0, or -1
+ * with the reason in err. */
+int options_check(const options_t *opts, char *err, size_t err_size);
 
 /* "auto", "netlink" or "proc", case-insensitive. Returns 0 or -1. */
 int source_kind_parse(const char *text, source_kind_t *kind);

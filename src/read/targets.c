@@ -300,6 +300,14 @@ int targets_retarget(targets_t *targets, target_t *t, int own_uts, char *err,
 
 void targets_mark_gone(target_t *t) { t->seen = 0; }
 
+bool targets_takes(const targets_t *targets, target_t *t) {
+  if (!t->selection_known) {
+    t->taken = name_select_takes(&targets->opts->netns_select, t->name);
+    t->selection_known = true;
+  }
+  return t->taken;
+}
+
 void targets_sweep(targets_t *targets) {
   size_t kept = targets->configured;
   for (size_t i = targets->configured; i < targets->count; i++) {

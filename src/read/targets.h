@@ -26,6 +26,8 @@ typedef struct {
   unsigned born;       /* the discovery that first met it */
   bool named_by_inode; /* netns-<inode>: no name of its own found yet */
   bool failing;        /* its ERROR is out; its recovery gets an INFO */
+  bool selection_known; /* taken: whether NetNamespaceName takes its name */
+  bool taken;
   reading_memory_t reading;
   cgroup_memory_t cgroups;
   nat_memory_t nat;
@@ -65,6 +67,11 @@ int targets_retarget(targets_t *targets, target_t *t, int own_uts, char *err,
 
 /* A discovered target found gone at its read: dropped by the next sweep. */
 void targets_mark_gone(target_t *t);
+
+/* Whether a discovered target is read: NetNamespaceName and
+ * IgnoreSelected on its name, decided once the discovery that named it is
+ * over (its name is fixed from then on). */
+bool targets_takes(const targets_t *targets, target_t *t);
 
 /* Drops the discovered targets the last discovery did not meet. */
 void targets_sweep(targets_t *targets);
