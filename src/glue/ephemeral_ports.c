@@ -145,11 +145,24 @@ static int config_netns_names(const oconfig_item_t *item) {
     char why[256];
     if (name_select_add(&options.netns_select, value->value.string, why,
                         sizeof(why)) != 0) {
-      ERROR(LOG_PREFIX "%s: invalid value \"%s\" (expected %s: %s)",
-            item->key, value->value.string, expected, why);
+      ERROR(LOG_PREFIX "%s: invalid value \"%s\" (expected %s: %s)", item->key,
+            value->value.string, expected, why);
       return -1;
     }
   }
+  return 0;
+}
+
+#define TEXT_OF_(x) #x
+#define TEXT_OF(x) TEXT_OF_(x)
+#define NETNS_INTERVAL_MAX_TEXT TEXT_OF(NETNS_INTERVAL_MAX)
+
+static int config_netns_interval(const oconfig_item_t *item) {
+  const oconfig_value_t *value = single_value(item, OCONFIG_TYPE_NUMBER);
+  if (value == NULL ||
+      netns_interval_parse(value->value.number, &options.netns_interval) != 0)
+    return config_error(item, first_value(item),
+                        "seconds, 0 or 0.001.." NETNS_INTERVAL_MAX_TEXT);
   return 0;
 }
 
@@ -213,6 +226,8 @@ static int config_option(const oconfig_item_t *item) {
     return config_boolean(item, &options.all_netns);
   if (strcasecmp(key, "NetNamespaceName") == 0)
     return config_netns_names(item);
+  if (strcasecmp(key, "NetNamespaceInterval") == 0)
+    return config_netns_interval(item);
   if (strcasecmp(key, "IgnoreSelected") == 0)
     return config_boolean(item, &options.netns_select.ignore_selected);
   ERROR(LOG_PREFIX "unknown option \"%s\"", key);
@@ -236,8 +251,10 @@ static int ep_config(oconfig_item_t *ci) {
 /* When the current read began: every value of a read carries it, so a
  * value's timestamp never postdates the socket tables it was taken from. */
 static cdtime_t read_started;
-/* The host of the reading being dispatched. */
+/* The host of the reading being dispatched, and the interval its values
+ * stand for (0: the plugin's). */
 static char reading_host[DATA_MAX_NAME_LEN];
+static cdtime_t reading_interval;
 
 /* values: exactly the type's sources_num of them, gauges or, for a DERIVE
  * type, counters. */
@@ -246,6 +263,7 @@ static void dispatch_values(int metric, const char *plugin_instance,
   const metric_type_t *type = &metric_types[metric];
   value_list_t vl = VALUE_LIST_INIT;
   vl.time = read_started;
+  vl.interval = reading_interval;
   vl.values = values;
   vl.values_len = type->sources_num;
   snprintf(vl.host, sizeof(vl.host), "%s", reading_host);
@@ -336,6 +354,11 @@ static void dispatch_nat(const nat_reading_t *nat) {
 
 static void dispatch_reading(const target_reading_t *reading, void *ctx) {
   (void)ctx;
+  /* A namespace read every n-th read stands for n intervals: collectd's
+   * cache and write_prometheus keep its values that long. */
+  reading_interval = reading->interval_reads > 1
+                         ? reading->interval_reads * plugin_get_interval()
+                         : 0;
   if (reading->netns == NULL)
     snprintf(reading_host, sizeof(reading_host), "%s", hostname_g);
   else
@@ -359,6 +382,14 @@ static void dispatch_reading(const target_reading_t *reading, void *ctx) {
   dispatch(METRIC_EXPORTER, "", "", (gauge_t[]){reading->ok ? 1 : 0});
 }
 
+/* The whole read's cost, under the plain host. */
+static void dispatch_cost(const read_cost_t *cost, void *ctx) {
+  (void)ctx;
+  snprintf(reading_host, sizeof(reading_host), "%s", hostname_g);
+  reading_interval = 0;
+  dispatch(METRIC_READ, "", "", (gauge_t[]){cost->seconds, cost->cpu_seconds});
+}
+
 static void log_message(int severity, const char *message, void *ctx) {
   (void)ctx;
   plugin_log(severity, LOG_PREFIX "%s", message);
@@ -366,11 +397,36 @@ static void log_message(int severity, const char *message, void *ctx) {
 
 /* ---- reading ---- */
 
+/* Other namespaces are read at every netns_every-th read: said once, as
+ * the interval that really applies. */
+static void settle_netns_interval(void) {
+  options_set_read_interval(&options,
+                            CDTIME_T_TO_DOUBLE(plugin_get_interval()));
+  if (options.netns_interval == 0)
+    return;
+  double applied = options.netns_every * options.read_interval;
+  if (options.netns_interval < options.read_interval)
+    WARNING(LOG_PREFIX "NetNamespaceInterval %g is shorter than the read "
+                       "interval (%g s): other network namespaces are read at "
+                       "every read",
+            options.netns_interval, options.read_interval);
+  else if (options.netns_every == NETNS_EVERY_MAX)
+    WARNING(LOG_PREFIX "NetNamespaceInterval %g: other network namespaces are "
+                       "read every %u reads (the most), every %g s",
+            options.netns_interval, options.netns_every, applied);
+  else if (applied - options.netns_interval > 1e-6 * applied)
+    INFO(LOG_PREFIX "NetNamespaceInterval %g: other network namespaces are "
+                    "read every %u reads, every %g s",
+         options.netns_interval, options.netns_every, applied);
+}
+
 static int ep_init(void) {
   char err[512];
+  settle_netns_interval();
   collector_ops_t ops = {
       .reading = dispatch_reading,
       .log = log_message,
+      .cost = dispatch_cost,
       /* host is "<Hostname>:<name>" in collectd's 128-byte field. */
       .netns_name_max = DATA_MAX_NAME_LEN - 2 - strlen(hostname_g),
   };

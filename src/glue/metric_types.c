@@ -24,4 +24,8 @@ const metric_type_t metric_types[METRIC_TYPES_NUM] = {
                           {"insert_failed", "drop"},
                           2,
                           true},
+    [METRIC_READ] = {"ephemeral_port_exporter_read",
+                     {"seconds", "cpu_seconds"},
+                     2,
+                     false},
 };

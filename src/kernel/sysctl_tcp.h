@@ -28,4 +28,14 @@ typedef struct {
 int sysctl_read_tcp_reuse(const char *proc_root, tcp_reuse_sysctls_t *out,
                           char *err, size_t err_size);
 
+/* net.ipv4.tcp_ehash_entries (Linux 6.1 and later): the size of the
+ * namespace's established-socket hash table, negative when the namespace
+ * shares the kernel's global one (every sock_diag dump from it then walks
+ * that whole table). Fixed when the namespace is created, from its
+ * creator's tcp_child_ehash_entries. Returns 0, -ENOENT when the file is
+ * missing (before 6.1 every namespace shares the global table), or another
+ * negative errno (-EINVAL for malformed content) with a message in err. */
+int sysctl_read_tcp_ehash_entries(const char *proc_root, long *entries,
+                                  char *err, size_t err_size);
+
 #endif

@@ -3,6 +3,7 @@
 #include "kernel/kernel_release.h"
 #include "kernel/netns.h"
 #include "kernel/sock_diag.h"
+#include "kernel/sysctl_tcp.h"
 #include "read/cgroup_part.h"
 #include "read/nat_part.h"
 #include "read/scan.h"
@@ -48,6 +49,8 @@ struct collector {
   int own_netns;
   int own_uts;
   char thread_net_root[PATH_MAX + 16];
+  unsigned reads; /* numbers the reads, for NetNamespaceInterval */
+  cost_tally_t cost;
 };
 
 static int scan_protocols(collector_t *c, const table_source_t *source,
@@ -114,6 +117,19 @@ static bool reads_others(const collector_t *c) {
   return c->opts->netns_count > 0 || c->opts->all_netns;
 }
 
+/* Fixed for a namespace's life: read once, from inside it. */
+static netns_tables_t tables_of_namespace(const collector_t *c) {
+  long entries;
+  char err[256];
+  int rc = sysctl_read_tcp_ehash_entries(c->opts->proc_root, &entries, err,
+                                         sizeof(err));
+  if (rc == -ENOENT)
+    return TABLES_ALWAYS_SHARED;
+  if (rc != 0)
+    return TABLES_UNKNOWN;
+  return entries < 0 ? TABLES_SHARED : TABLES_OWN;
+}
+
 /* Another namespace: entered only to read its sysctls and open a netlink
  * socket there (or, reading /proc, to read its tables), then left at once;
  * the socket is closed when the read is done, so nothing of the plugin
@@ -137,6 +153,8 @@ static int read_other(collector_t *c, target_t *t, char *err, size_t err_size) {
     snprintf(err, err_size, "setns %s: %s", t->path, strerror(-rc));
     return rc;
   }
+  if (t->tables == TABLES_UNKNOWN)
+    t->tables = tables_of_namespace(c);
   sock_diag_t *diag = NULL;
   rc = scan_read_pool(c->scan, err, err_size);
   if (rc == 0 && c->source != SOURCE_PROC) {
@@ -253,11 +271,24 @@ static int read_target(collector_t *c, target_t *t) {
   return 0;
 }
 
+/* Another namespace, when this read is one of its reads. Returns -ESTALE
+ * as read_target does. */
+static int read_other_when_due(collector_t *c, target_t *t) {
+  if (!targets_due(c->targets, t, c->reads))
+    return 0;
+  double start = cost_tally_clock();
+  int rc = read_target(c, t);
+  t->read_before = true;
+  cost_tally_add_other(&c->cost, t->name, cost_tally_clock() - start,
+                       t->tables);
+  return rc;
+}
+
 static void read_others(collector_t *c) {
   targets_t *targets = c->targets;
   size_t configured = targets_configured(targets);
   for (size_t i = 0; i < configured; i++)
-    read_target(c, targets_at(targets, i));
+    read_other_when_due(c, targets_at(targets, i));
   if (!c->opts->all_netns)
     return;
   int refused;
@@ -266,15 +297,41 @@ static void read_others(collector_t *c) {
     note_privilege(c, "reading /proc/PID/ns/net", refused);
   for (size_t i = configured; i < targets_count(targets); i++) {
     target_t *t = targets_at(targets, i);
-    if (targets_takes(targets, t) && read_target(c, t) == -ESTALE)
+    if (targets_takes(targets, t) && read_other_when_due(c, t) == -ESTALE)
       targets_mark_gone(t); /* not reported */
   }
   targets_sweep(targets);
 }
 
-void collector_read(collector_t *c) {
+static unsigned namespaces_covered(collector_t *c) {
+  size_t configured = targets_configured(c->targets);
+  unsigned count = (unsigned)configured;
+  for (size_t i = configured; i < targets_count(c->targets); i++)
+    count += targets_takes(c->targets, targets_at(c->targets, i));
+  return count;
+}
+
+/* The read's cost to the glue, and the INFO when it was too much. */
+static void tell_cost(collector_t *c) {
+  read_cost_t cost = cost_tally_end(&c->cost);
+  if (c->ops.cost != NULL)
+    c->ops.cost(&cost, c->ops.ctx);
+  cost_setting_t setting = {
+      .read_interval = c->opts->read_interval,
+      .netns_every = c->opts->netns_every,
+      .namespaces = reads_others(c) ? namespaces_covered(c) : 0,
+      .selectable = c->opts->all_netns,
+  };
+  char message[1024];
+  if (cost_tally_advice(&c->cost, &cost, &setting, message, sizeof(message)))
+    log_sink_printf(&c->log, LOG_INFO, "%s", message);
+}
+
+static void read_all(collector_t *c) {
   cgroup_part_begin_read(c->cgroups);
+  double start = cost_tally_clock();
   read_target(c, &c->own);
+  cost_tally_add_own(&c->cost, cost_tally_clock() - start);
   if (!reads_others(c))
     return;
   char err[512];
@@ -287,6 +344,13 @@ void collector_read(collector_t *c) {
   read_others(c);
   close_home(c);
   complain_privilege(c);
+}
+
+void collector_read(collector_t *c) {
+  cost_tally_begin(&c->cost);
+  read_all(c);
+  tell_cost(c);
+  c->reads++;
 }
 
 static void note_bound_only_blind_spot(collector_t *c) {

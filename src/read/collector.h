@@ -6,15 +6,17 @@
 #ifndef EPHEMERAL_PORTS_COLLECTOR_H
 #define EPHEMERAL_PORTS_COLLECTOR_H
 
+#include "read/cost_tally.h"
 #include "read/options.h"
 #include "read/reading.h"
 
 #include <stddef.h>
 
-/* Severities as syslog's, which collectd's are too. */
+/* Severities as syslog's, which collectd's are too. cost may be NULL. */
 typedef struct {
   void (*reading)(const target_reading_t *reading, void *ctx);
   void (*log)(int severity, const char *message, void *ctx);
+  void (*cost)(const read_cost_t *cost, void *ctx);
   void *ctx;
   /* The longest namespace name the reading may carry (the glue puts it
    * after "<Hostname>:" in a 127-byte host). */
@@ -30,7 +32,10 @@ typedef struct collector collector_t;
 collector_t *collector_new(const options_t *opts, const collector_ops_t *ops,
                            char *err, size_t err_size);
 
-/* One read: a reading for each target, collectd's own namespace first. */
+/* One read: a reading for each target it covers, collectd's own namespace
+ * first (the others at NetNamespaceInterval's pace), then its cost. When
+ * it took more than a tenth of the read interval, one INFO says what the
+ * namespaces cost and what would save it, until a read is cheap again. */
 void collector_read(collector_t *collector);
 
 void collector_free(collector_t *collector);

@@ -3,6 +3,7 @@
 #include "util/port_list.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ void options_init(options_t *opts) {
   opts->top_cgroups = 10;
   nat_port_range_default(&opts->nat_range);
   opts->top_nat = 10;
+  opts->netns_every = 1;
 }
 
 void options_free(options_t *opts) {
@@ -50,6 +52,12 @@ int options_add_netns(options_t *opts, const char *path) {
 }
 
 int options_check(const options_t *opts, char *err, size_t err_size) {
+  if (opts->netns_interval > 0 && !opts->all_netns && opts->netns_count == 0) {
+    snprintf(err, err_size,
+             "NetNamespaceInterval applies to other network namespaces, and "
+             "neither NetNamespace nor AllNetNamespaces true names any");
+    return -1;
+  }
   if (!name_select_is_empty(&opts->netns_select) && !opts->all_netns) {
     snprintf(err, err_size,
              "NetNamespaceName selects among the namespaces that "
@@ -89,6 +97,29 @@ int top_destinations_parse(double number, unsigned *top) {
     return -1;
   *top = (unsigned)number;
   return 0;
+}
+
+int netns_interval_parse(double number, double *seconds) {
+  if (!(number == 0 || (number >= 0.001 && number <= NETNS_INTERVAL_MAX)))
+    return -1;
+  *seconds = number;
+  return 0;
+}
+
+void options_set_read_interval(options_t *opts, double read_interval) {
+  opts->read_interval = read_interval;
+  opts->netns_every = 1;
+  if (read_interval <= 0 || opts->netns_interval <= read_interval)
+    return;
+  double reads = opts->netns_interval / read_interval;
+  if (reads >= NETNS_EVERY_MAX) {
+    opts->netns_every = NETNS_EVERY_MAX;
+    return;
+  }
+  opts->netns_every = (unsigned)reads;
+  /* Rounded up, but 60 / 0.1 is 600 reads, not 601. */
+  if (reads - opts->netns_every > 1e-6)
+    opts->netns_every++;
 }
 
 int port_option_add_text(portset_t *set, const char *text) {

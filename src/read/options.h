@@ -27,11 +27,17 @@ typedef struct {
   unsigned top_cgroups; /* TopCgroups */
   char **netns_paths;   /* NetNamespace, in config order */
   size_t netns_count;
-  bool all_netns;  /* AllNetNamespaces */
+  bool all_netns; /* AllNetNamespaces */
   /* NetNamespaceName and IgnoreSelected: which of the namespaces
    * AllNetNamespaces finds are read. */
   name_select_t netns_select;
-  bool report_nat; /* ReportNat */
+  /* NetNamespaceInterval in seconds (0: every read), and what it comes to
+   * once the read interval is known: another namespace is read at every
+   * netns_every-th read. */
+  double netns_interval;
+  unsigned netns_every;
+  double read_interval; /* seconds between reads; 0 until known */
+  bool report_nat;      /* ReportNat */
   nat_port_range_t nat_range;
   unsigned top_nat; /* TopNatDestinations */
 } options_t;
@@ -49,6 +55,17 @@ int options_add_netns(options_t *opts, const char *path);
 /* What the options say together, checked once all are parsed: 0, or -1
  * with the reason in err. */
 int options_check(const options_t *opts, char *err, size_t err_size);
+
+/* NetNamespaceInterval: a number of seconds, 0 or from 0.001 up to
+ * NETNS_INTERVAL_MAX. Returns 0 or -1. */
+#define NETNS_INTERVAL_MAX 86400
+int netns_interval_parse(double number, double *seconds);
+
+/* Sets read_interval and netns_every: NetNamespaceInterval rounded up to
+ * a whole number of reads, at least one, at most NETNS_EVERY_MAX (the
+ * targets keep a counter per read of the cycle). */
+#define NETNS_EVERY_MAX 10000
+void options_set_read_interval(options_t *opts, double read_interval);
 
 /* "auto", "netlink" or "proc", case-insensitive. Returns 0 or -1. */
 int source_kind_parse(const char *text, source_kind_t *kind);

@@ -98,7 +98,11 @@ const target_reading_t *reading_make(reading_t *reading,
                                      const nat_reading_t *nat) {
   const options_t *opts = reading->opts;
   target_reading_t *r = &reading->target;
-  *r = (target_reading_t){.netns = netns, .ok = ok, .nat = nat};
+  *r = (target_reading_t){.netns = netns,
+                          .interval_reads =
+                              netns == NULL ? 1 : opts->netns_every,
+                          .ok = ok,
+                          .nat = nat};
   if (ok && opts->measure_tcp) {
     r->tcp = protocol_reading(reading, memory, 0, scan_snapshot(scan, 0),
                               &cgroups[0]);

@@ -31,7 +31,10 @@ typedef struct {
 /* One target's reading; valid during the callback only. */
 typedef struct {
   const char *netns; /* NULL: collectd's own namespace; else its name */
-  bool ok;           /* false: scrape_success 0 and nothing else */
+  /* The reads from one reading of this namespace to its next: its values
+   * stand for that many read intervals (NetNamespaceInterval). */
+  unsigned interval_reads;
+  bool ok;                       /* false: scrape_success 0 and nothing else */
   const protocol_reading_t *tcp; /* NULL when not measured */
   const protocol_reading_t *udp;
   /* The busiest destinations (TCP), then those reported last time that

@@ -20,12 +20,27 @@ struct targets {
   unsigned discovery; /* number of the current discovery, from 1 */
   bool can_ptrace;    /* CAP_SYS_PTRACE: every /proc/PID/ns/net shows */
   netns_id_t own_id;
+  /* How many targets each of NetNamespaceInterval's reads covers: a new
+   * target takes the least loaded, so reads stay even as pods come and go. */
+  unsigned *slot_load;
 };
 
 void target_forget(target_t *t) {
   reading_memory_forget(&t->reading);
   nat_memory_forget(&t->nat);
   cgroup_memory_forget(&t->cgroups);
+}
+
+static unsigned slot_count(const targets_t *targets) {
+  return targets->opts->netns_every > 0 ? targets->opts->netns_every : 1;
+}
+
+static unsigned least_loaded_slot(const targets_t *targets) {
+  unsigned best = 0;
+  for (unsigned slot = 1; slot < slot_count(targets); slot++)
+    if (targets->slot_load[slot] < targets->slot_load[best])
+      best = slot;
+  return best;
 }
 
 targets_t *targets_new(const options_t *opts, size_t name_max,
@@ -36,6 +51,11 @@ targets_t *targets_new(const options_t *opts, size_t name_max,
   targets->opts = opts;
   targets->name_max = name_max;
   targets->log = log;
+  targets->slot_load = calloc(slot_count(targets), sizeof(unsigned));
+  if (targets->slot_load == NULL) {
+    free(targets);
+    return NULL;
+  }
   return targets;
 }
 
@@ -157,11 +177,14 @@ static target_t *append_target(targets_t *targets, const netns_id_t *id,
   }
   t->id = *id;
   t->name = name;
+  t->slot = least_loaded_slot(targets);
+  targets->slot_load[t->slot]++;
   targets->list[targets->count++] = t;
   return t;
 }
 
-static void free_target(target_t *t) {
+static void free_target(targets_t *targets, target_t *t) {
+  targets->slot_load[t->slot]--;
   target_forget(t);
   free(t->name);
   free(t->path);
@@ -294,6 +317,7 @@ int targets_retarget(targets_t *targets, target_t *t, int own_uts, char *err,
   t->name = name;
   t->id = id;
   t->failing = false;
+  t->tables = TABLES_UNKNOWN;
   target_forget(t);
   return 0;
 }
@@ -308,13 +332,18 @@ bool targets_takes(const targets_t *targets, target_t *t) {
   return t->taken;
 }
 
+bool targets_due(const targets_t *targets, const target_t *t,
+                 unsigned read_number) {
+  return !t->read_before || read_number % slot_count(targets) == t->slot;
+}
+
 void targets_sweep(targets_t *targets) {
   size_t kept = targets->configured;
   for (size_t i = targets->configured; i < targets->count; i++) {
     if (targets->list[i]->seen == targets->discovery)
       targets->list[kept++] = targets->list[i];
     else
-      free_target(targets->list[i]);
+      free_target(targets, targets->list[i]);
   }
   targets->count = kept;
 }
@@ -331,7 +360,8 @@ void targets_free(targets_t *targets) {
   if (targets == NULL)
     return;
   for (size_t i = 0; i < targets->count; i++)
-    free_target(targets->list[i]);
+    free_target(targets, targets->list[i]);
   free(targets->list);
+  free(targets->slot_load);
   free(targets);
 }

@@ -7,6 +7,7 @@
 
 #include "kernel/netns.h"
 #include "read/cgroup_part.h"
+#include "read/cost_tally.h"
 #include "read/nat_part.h"
 #include "read/options.h"
 #include "read/reading.h"
@@ -22,12 +23,17 @@ typedef struct {
   char *name; /* NULL: collectd's own namespace */
   char *path; /* where to enter it: configured, or as last discovered */
   bool configured;
-  unsigned seen;       /* the discovery that last met it */
-  unsigned born;       /* the discovery that first met it */
-  bool named_by_inode; /* netns-<inode>: no name of its own found yet */
-  bool failing;        /* its ERROR is out; its recovery gets an INFO */
+  unsigned seen;        /* the discovery that last met it */
+  unsigned born;        /* the discovery that first met it */
+  bool named_by_inode;  /* netns-<inode>: no name of its own found yet */
+  bool failing;         /* its ERROR is out; its recovery gets an INFO */
   bool selection_known; /* taken: whether NetNamespaceName takes its name */
   bool taken;
+  /* Read at the reads whose number is slot modulo NetNamespaceInterval's
+   * reads, and at the first read that meets it. */
+  unsigned slot;
+  bool read_before;
+  netns_tables_t tables; /* learnt at its first read */
   reading_memory_t reading;
   cgroup_memory_t cgroups;
   nat_memory_t nat;
@@ -72,6 +78,11 @@ void targets_mark_gone(target_t *t);
  * IgnoreSelected on its name, decided once the discovery that named it is
  * over (its name is fixed from then on). */
 bool targets_takes(const targets_t *targets, target_t *t);
+
+/* Whether read number read_number reads the target: its first, then one in
+ * NetNamespaceInterval's reads (every read without it). */
+bool targets_due(const targets_t *targets, const target_t *t,
+                 unsigned read_number);
 
 /* Drops the discovered targets the last discovery did not meet. */
 void targets_sweep(targets_t *targets);

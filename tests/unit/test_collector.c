@@ -54,7 +54,8 @@ static void record_log(int severity, const char *message, void *ctx) {
          message);
 }
 
-static const collector_ops_t ops = {record_reading, record_log, NULL, 100};
+static const collector_ops_t ops = {
+    .reading = record_reading, .log = record_log, .netns_name_max = 100};
 
 static void use_fixture(const char *name) {
   snprintf(opts.proc_root, sizeof(opts.proc_root), "%s/proc/%s",
