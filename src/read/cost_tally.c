@@ -72,8 +72,9 @@ static void advise_tables(const cost_tally_t *tally, char *message, size_t size,
   if (tally->shared_read == 0)
     return;
   APPEND(message, size, *used,
-         "; %u of them (%s) share the kernel's global socket tables, so each "
-         "of their dumps walks all of them (%.3f s): ",
+         "; %u of them (%s) share the kernel's global socket tables "
+         "(tcp_ehash_entries < 0), so a dump in each walks the whole table "
+         "(%.3f s in all): ",
          tally->shared_read, tally->shared_names, tally->shared_seconds);
   if (tally->before_child_ehash)
     APPEND(message, size, *used,

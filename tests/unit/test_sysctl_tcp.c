@@ -73,6 +73,53 @@ START_TEST(test_read_malformed) {
 }
 END_TEST
 
+static const struct {
+  const char *fixture;
+  long entries;
+} ehash_good[] = {
+    {"tcp_ehash_shared", -262144},
+    {"tcp_ehash_own", 1024},
+    {"tcp_ehash_no_newline", 4096},
+};
+
+START_TEST(test_ehash_entries) {
+  long entries = 7;
+  ck_assert_int_eq(
+      sysctl_read_tcp_ehash_entries(fixture_root(ehash_good[_i].fixture),
+                                    &entries, err, sizeof(err)),
+      0);
+  ck_assert_int_eq(entries, ehash_good[_i].entries);
+}
+END_TEST
+
+START_TEST(test_ehash_entries_missing) {
+  long entries = 7;
+  ck_assert_int_eq(
+      sysctl_read_tcp_ehash_entries(fixture_root("tcp_ehash_missing"), &entries,
+                                    err, sizeof(err)),
+      -ENOENT);
+  ck_assert_int_eq(entries, 7);
+}
+END_TEST
+
+static const char *const ehash_malformed[] = {
+    "tcp_ehash_malformed", "tcp_ehash_empty", "tcp_ehash_too_big"};
+
+START_TEST(test_ehash_entries_malformed) {
+  long entries = 7;
+  const char *proc_root = fixture_root(ehash_malformed[_i]);
+  ck_assert_int_eq(
+      sysctl_read_tcp_ehash_entries(proc_root, &entries, err, sizeof(err)),
+      -EINVAL);
+  char expected[PATH_MAX + 128];
+  snprintf(expected, sizeof(expected),
+           "%s/sys/net/ipv4/tcp_ehash_entries: malformed (expected a number)",
+           proc_root);
+  ck_assert_str_eq(err, expected);
+  ck_assert_int_eq(entries, 7);
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("sysctl_tcp");
   TCase *tc = tcase_create("core");
@@ -80,6 +127,10 @@ int main(void) {
   tcase_add_test(tc, test_read_before_6_13);
   tcase_add_test(tc, test_read_missing_means_off);
   tcase_add_loop_test(tc, test_read_malformed, 0, COUNT(malformed));
+  tcase_add_loop_test(tc, test_ehash_entries, 0, COUNT(ehash_good));
+  tcase_add_test(tc, test_ehash_entries_missing);
+  tcase_add_loop_test(tc, test_ehash_entries_malformed, 0,
+                      COUNT(ehash_malformed));
   suite_add_tcase(suite, tc);
   return run_suite(suite);
 }
