@@ -18,7 +18,7 @@ __all__ = ["POOL_METRICS", "OPEN_PORTS", "open_port_values", "format_ratio",
            "collectd_escape", "cgroup_instances", "cgroup_values",
            "NAT_METRICS", "CONNTRACK_COUNTERS", "nat_destination_label",
            "nat_samples", "nat_values", "expected_nat_values",
-           "nat_part_samples"]
+           "nat_part_samples", "READ_COST", "check_read_cost"]
 
 
 POOL_METRICS = ("collectd_ephemeral_ports_used",
@@ -26,6 +26,10 @@ POOL_METRICS = ("collectd_ephemeral_ports_used",
                 "collectd_ephemeral_ports_available",
                 "collectd_ephemeral_ports_usage_ratio")
 OPEN_PORTS = "collectd_instance_open_ports"
+# What the whole read cost, under collectd's own host only: wall-clock and
+# the read thread's CPU seconds.
+READ_COST = ("collectd_ephemeral_port_exporter_read_seconds",
+             "collectd_ephemeral_port_exporter_read_cpu_seconds")
 
 
 def open_port_values(samples):
@@ -301,3 +305,14 @@ def nat_part_samples(samples, instance=HOSTNAME):
         found[field] = samples.get((name, (("instance", instance),)))
     return {field: value for field, value in found.items()
             if value is not None}
+
+
+def check_read_cost(view, what):
+    """The read's cost series of a host's view: a read takes time, and the
+    thread's CPU time is at most its wall-clock time (1 ms of clock
+    granularity aside)."""
+    seconds = value_of(view, READ_COST[0])
+    cpu = value_of(view, READ_COST[1])
+    check(0 < seconds < 10, "%s: read seconds %r" % (what, seconds))
+    check(0 < cpu <= seconds + 0.001,
+          "%s: read CPU seconds %r for %r s" % (what, cpu, seconds))

@@ -328,6 +328,9 @@ def check_reading(samples, namespace, options, what):
         h.SCRAPE_SUCCESS, h.OPEN_PORTS, h.DESTINATION_USED,
         h.DESTINATION_RATIO, h.DESTINATION_TIME_WAIT, h.CGROUP_USED} | (
             {h.STATE_SOCKETS} if options.states else set())
+    if namespace.path is None:  # the whole read's cost: collectd's own host
+        families |= set(h.READ_COST)
+        h.check_read_cost(view, what)
     h.check_equal({key[0] for key in view} - families, set(),
                   what + ": other series")
     return used

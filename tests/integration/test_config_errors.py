@@ -18,6 +18,17 @@ Scenario "bad_top_cgroups": TopCgroups -1, 1001 (above the 1000 maximum),
 Scenarios "nat_port_range", "top_nat_destinations", "report_nat": the NAT
 options' bad values refuse to start the same way; their limits start and
 the NAT part reads.
+
+Scenario "netns_names": NetNamespaceName with a malformed regex, an empty
+name, an empty regex ("//"), a number, or without AllNetNamespaces true,
+and IgnoreSelected with a non-boolean: each refuses to start, and the
+plugin's only ERROR line is exactly the one expected (it names the option,
+and the value where there is one).  With one `ip netns` namespace made
+besides collectd's: "AllNetNamespaces true", NetNamespaceName "/./" and
+"IgnoreSelected true" (every name ignored) start and serve collectd's own
+namespace alone, under the plain host; NetNamespaceName with that
+namespace's name serves exactly the plain host and that one; IgnoreSelected
+without NetNamespaceName starts too.
 """
 
 import os
@@ -226,11 +237,124 @@ def report_nat():
     accept_nat([])
 
 
+# --------------------------------------------------------------------------
+# NetNamespaceName and IgnoreSelected
+
+ALL = "AllNetNamespaces true"
+NAME_EXPECTED = 'a namespace name or "/regex/"'
+# (option lines, the plugin's one ERROR message, after its log prefix)
+BAD_NETNS_NAME_CONFIGS = [
+    ([ALL, 'NetNamespaceName "/a(/"'],
+     'NetNamespaceName: invalid value "/a(/" (expected %s: a malformed '
+     'regular expression: Unmatched ( or \\()' % NAME_EXPECTED),
+    ([ALL, 'NetNamespaceName "blue" "/x{2,1}/"'],
+     'NetNamespaceName: invalid value "/x{2,1}/" (expected %s: a malformed '
+     'regular expression: Invalid content of \\{\\})' % NAME_EXPECTED),
+    ([ALL, 'NetNamespaceName ""'],
+     'NetNamespaceName: invalid value "" (expected %s: an empty name)'
+     % NAME_EXPECTED),
+    ([ALL, 'NetNamespaceName "//"'],
+     'NetNamespaceName: invalid value "//" (expected %s: an empty regular '
+     'expression)' % NAME_EXPECTED),
+    ([ALL, 'NetNamespaceName "blue" 5'],
+     "NetNamespaceName: invalid value 5 (expected %s)" % NAME_EXPECTED),
+    (['NetNamespaceName "blue"'],
+     "NetNamespaceName selects among the namespaces that AllNetNamespaces "
+     "finds, and AllNetNamespaces is not true"),
+    (["AllNetNamespaces false", 'NetNamespaceName "/^cni-/"',
+      "IgnoreSelected true"],
+     "NetNamespaceName selects among the namespaces that AllNetNamespaces "
+     "finds, and AllNetNamespaces is not true"),
+    (['IgnoreSelected "maybe"'],
+     'IgnoreSelected: invalid value "maybe" (expected true or false)'),
+    ([ALL, 'NetNamespaceName "blue"', "IgnoreSelected 1"],
+     "IgnoreSelected: invalid value 1 (expected true or false)"),
+]
+
+LOG_PREFIX_RE = re.compile(r"^\[[^\]]*\] \[error\] ")
+
+
+def check_exact_error(options, message):
+    """collectd exits 1 at start, says the config failed, and the plugin
+    logs exactly one ERROR, "ephemeral_ports plugin: " + message."""
+    what = "config %r" % options
+    with h.TempDir() as tmp:
+        collectd = h.Collectd(tmp, h.plugin_block(options))
+        status = collectd.run_to_exit(EXIT_TIMEOUT_S)
+        try:
+            h.check(status is not None,
+                    "%s: collectd still running after %d s"
+                    % (what, EXIT_TIMEOUT_S))
+            h.check_equal(status, 1, "%s: exit status" % what)
+            h.check("Parsing the config file failed" in collectd.output_text(),
+                    "%s: collectd did not say the config failed" % what)
+            lines = [LOG_PREFIX_RE.sub("", line) for line in
+                     h.plugin_log_lines(collectd.log_lines(), "error")]
+            h.check_equal(lines, ["ephemeral_ports plugin: " + message],
+                          "%s: the plugin's ERROR lines" % what)
+            h.log("%s -> exit 1: %s" % (what, lines[0]))
+        except h.TestFailure:
+            print(collectd.diagnostics(), flush=True)
+            raise
+
+
+def netns_names():
+    failures = []
+    for options, message in BAD_NETNS_NAME_CONFIGS:
+        try:
+            check_exact_error(options, message)
+        except h.TestFailure as failure:
+            h.log("FAIL: %s" % failure)
+            failures.append(str(failure))
+    if failures:
+        h.fail("%d of %d bad configs not rejected as specified:\n  %s"
+               % (len(failures), len(BAD_NETNS_NAME_CONFIGS),
+                  "\n  ".join(failures)))
+    # One namespace besides collectd's is surely there to be found.
+    name = h.shared_namespace_name("names")
+    h.create_shared_namespace(name, (41000, 41009))
+    try:
+        # "/./" matches every name: with IgnoreSelected true no namespace
+        # that AllNetNamespaces finds is read, whatever else this machine
+        # runs; an exact name selects that one alone.
+        for options, hosts in (
+                ([ALL, 'NetNamespaceName "/./"', "IgnoreSelected true"],
+                 [h.HOSTNAME]),
+                ([ALL, 'NetNamespaceName "%s"' % name],
+                 [h.HOSTNAME, h.host_of(name)]),
+                (["IgnoreSelected false"], [h.HOSTNAME])):
+            accept_netns_names(options, hosts)
+    finally:
+        h.delete_shared_namespace(name)
+
+
+def accept_netns_names(options, hosts):
+    """collectd starts with these options and serves exactly these hosts,
+    each with scrape_success 1."""
+    with h.TempDir() as tmp:
+        with h.Collectd(tmp, h.plugin_block(options)) as collectd:
+            collectd.start_and_wait_ready()
+            samples = h.wait_for_fresh_hosts(collectd, hosts, time.time())
+            h.check_equal(sorted(h.hosts_served(samples)), sorted(hosts),
+                          "%r: hosts served" % options)
+            for host in hosts:
+                h.check_equal(
+                    h.value_of(h.host_view(samples, host), h.SCRAPE_SUCCESS),
+                    1.0, "%r: %s of %s" % (options, h.SCRAPE_SUCCESS, host))
+            h.check_equal(h.plugin_log_lines(collectd.log_lines(), "error"),
+                          [], "%r: plugin ERROR lines" % options)
+            h.log("%r -> started, hosts %s" % (options, ", ".join(hosts)))
+
+
 if __name__ == "__main__":
-    h.run_scenarios({"bad_configs": bad_configs,
-                     "bad_netns_paths": bad_netns_paths,
-                     "bad_top_cgroups": bad_top_cgroups,
-                     "good_config": good_config,
-                     "nat_port_range": nat_port_range,
-                     "top_nat_destinations": top_nat_destinations,
-                     "report_nat": report_nat})
+    try:
+        h.run_scenarios({"bad_configs": bad_configs,
+                         "bad_netns_paths": bad_netns_paths,
+                         "bad_top_cgroups": bad_top_cgroups,
+                         "good_config": good_config,
+                         "nat_port_range": nat_port_range,
+                         "top_nat_destinations": top_nat_destinations,
+                         "report_nat": report_nat,
+                         "netns_names": netns_names})
+    finally:
+        h.delete_shared_namespaces()

@@ -132,6 +132,39 @@ START_TEST(test_top_destinations) {
 }
 END_TEST
 
+/* NetNamespaceName chooses among what AllNetNamespaces finds: without it
+ * the options are refused, with the reason. IgnoreSelected alone is no
+ * error (it ignores nothing). */
+START_TEST(test_check_netns_names_need_all_netns) {
+  options_t opts;
+  options_init(&opts);
+  char err[256] = "";
+  ck_assert(name_select_is_empty(&opts.netns_select));
+  ck_assert(!opts.netns_select.ignore_selected);
+  ck_assert_int_eq(options_check(&opts, err, sizeof(err)), 0);
+  opts.netns_select.ignore_selected = true;
+  ck_assert_int_eq(options_check(&opts, err, sizeof(err)), 0);
+  ck_assert_str_eq(err, "");
+
+  ck_assert_int_eq(
+      name_select_add(&opts.netns_select, "/^cni-/", err, sizeof(err)), 0);
+  ck_assert_int_eq(options_check(&opts, err, sizeof(err)), -1);
+  ck_assert_str_eq(err, "NetNamespaceName selects among the namespaces that "
+                        "AllNetNamespaces finds, and AllNetNamespaces is not "
+                        "true");
+  err[0] = '\0';
+  opts.all_netns = true;
+  ck_assert_int_eq(options_check(&opts, err, sizeof(err)), 0);
+  ck_assert_str_eq(err, "");
+  opts.netns_select.ignore_selected = false;
+  ck_assert_int_eq(options_check(&opts, err, sizeof(err)), 0);
+
+  options_free(&opts);
+  ck_assert(name_select_is_empty(&opts.netns_select));
+  ck_assert_ptr_null(opts.netns_select.patterns);
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("options");
   TCase *tc = tcase_create("core");
@@ -144,6 +177,7 @@ int main(void) {
   tcase_add_test(tc, test_port_numbers);
   tcase_add_test(tc, test_protocols);
   tcase_add_test(tc, test_top_destinations);
+  tcase_add_test(tc, test_check_netns_names_need_all_netns);
   suite_add_tcase(suite, tc);
   return run_suite(suite);
 }

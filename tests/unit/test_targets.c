@@ -125,6 +125,39 @@ START_TEST(test_discovery_of_a_process_namespace) {
 }
 END_TEST
 
+/* NetNamespaceName and IgnoreSelected on a discovered target's name,
+ * decided at its first question and kept: a name does not change while
+ * its namespace lives, and the selection does not change after config. */
+START_TEST(test_takes_by_name) {
+  char err[256];
+  target_t blue = {.name = "blue"}, cni = {.name = "cni-42"},
+           red = {.name = "red"}, other = {.name = "netns-4026532000"};
+  ck_assert(targets_takes(targets, &other)); /* no names: every one */
+  ck_assert(other.selection_known);
+  ck_assert(other.taken);
+
+  ck_assert_int_eq(
+      name_select_add(&opts.netns_select, "blue", err, sizeof(err)), 0);
+  ck_assert_int_eq(
+      name_select_add(&opts.netns_select, "/^cni-/", err, sizeof(err)), 0);
+  ck_assert(targets_takes(targets, &blue));
+  ck_assert(targets_takes(targets, &cni));
+  ck_assert(!targets_takes(targets, &red));
+  ck_assert(red.selection_known);
+  ck_assert(!red.taken);
+  ck_assert(targets_takes(targets, &other)); /* decided before */
+
+  opts.netns_select.ignore_selected = true; /* the decisions stay */
+  ck_assert(targets_takes(targets, &blue));
+  ck_assert(!targets_takes(targets, &red));
+  target_t blue2 = {.name = "blue"}, red2 = {.name = "red"},
+           cni2 = {.name = "my-cni-42"};
+  ck_assert(!targets_takes(targets, &blue2));
+  ck_assert(targets_takes(targets, &red2));
+  ck_assert(targets_takes(targets, &cni2));
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("targets");
   TCase *tc = tcase_create("core");
@@ -132,6 +165,7 @@ int main(void) {
   tcase_add_test(tc, test_own_namespace_measured_once);
   tcase_add_test(tc, test_not_a_network_namespace);
   tcase_add_test(tc, test_discovery_of_a_process_namespace);
+  tcase_add_test(tc, test_takes_by_name);
   suite_add_tcase(suite, tc);
   return run_suite(suite);
 }
