@@ -165,10 +165,74 @@ START_TEST(test_check_netns_names_need_all_netns) {
 }
 END_TEST
 
+START_TEST(test_netns_interval_parse) {
+  double seconds = -1;
+  const double good[] = {0, 0.001, 1, 60, 86400};
+  for (size_t i = 0; i < COUNT(good); i++) {
+    ck_assert_int_eq(netns_interval_parse(good[i], &seconds), 0);
+    ck_assert_double_eq(seconds, good[i]);
+  }
+  seconds = 7;
+  const double bad[] = {-1, 0.0005, 86400.5, NAN, INFINITY};
+  for (size_t i = 0; i < COUNT(bad); i++)
+    ck_assert_int_eq(netns_interval_parse(bad[i], &seconds), -1);
+  ck_assert_double_eq(seconds, 7);
+}
+END_TEST
+
+/* NetNamespaceInterval in reads: rounded up, 60 s at 0.1 s is 600 reads
+ * (not 601 for the binary fraction), never under 1, at most the cap. */
+START_TEST(test_netns_every) {
+  const struct {
+    double netns_interval, read_interval;
+    unsigned every;
+  } cases[] = {
+      {0, 10, 1},     {5, 10, 1},
+      {10, 10, 1},    {25, 10, 3},
+      {30, 10, 3},    {60, 10, 6},
+      {60, 0.1, 600}, {0.3, 0.1, 3},
+      {61, 10, 7},    {86400, 0.001, NETNS_EVERY_MAX},
+      {60, 0, 1},
+  };
+  for (size_t i = 0; i < COUNT(cases); i++) {
+    options_t opts;
+    options_init(&opts);
+    ck_assert_uint_eq(opts.netns_every, 1);
+    opts.netns_interval = cases[i].netns_interval;
+    options_set_read_interval(&opts, cases[i].read_interval);
+    ck_assert_msg(opts.netns_every == cases[i].every, "%g at %g: %u, not %u",
+                  cases[i].netns_interval, cases[i].read_interval,
+                  opts.netns_every, cases[i].every);
+    ck_assert_double_eq(opts.read_interval, cases[i].read_interval);
+  }
+}
+END_TEST
+
+START_TEST(test_check_netns_interval_needs_namespaces) {
+  options_t opts;
+  options_init(&opts);
+  char err[256] = "";
+  opts.netns_interval = 60;
+  ck_assert_int_eq(options_check(&opts, err, sizeof(err)), -1);
+  ck_assert_str_eq(err, "NetNamespaceInterval applies to other network "
+                        "namespaces, and neither NetNamespace nor "
+                        "AllNetNamespaces true names any");
+  opts.all_netns = true;
+  ck_assert_int_eq(options_check(&opts, err, sizeof(err)), 0);
+  opts.all_netns = false;
+  ck_assert_int_eq(options_add_netns(&opts, "/run/netns/blue"), 0);
+  ck_assert_int_eq(options_check(&opts, err, sizeof(err)), 0);
+  options_free(&opts);
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("options");
   TCase *tc = tcase_create("core");
   tcase_add_test(tc, test_defaults);
+  tcase_add_test(tc, test_netns_interval_parse);
+  tcase_add_test(tc, test_netns_every);
+  tcase_add_test(tc, test_check_netns_interval_needs_namespaces);
   tcase_add_test(tc, test_netns_paths);
   tcase_add_test(tc, test_source_names);
   tcase_add_test(tc, test_bad_source_names);

@@ -80,7 +80,8 @@ static target_t *find(const netns_id_t *id) {
 /* A namespace held only by a process of the test's (root: unshare), with
  * collectd's hostname: found through /proc under netns-<inode>, never
  * collectd's own; gone with its process at the next discovery's sweep. */
-START_TEST(test_discovery_of_a_process_namespace) {
+/* A child process in a network namespace of its own, until killed. */
+static pid_t spawn_namespace_holder(void) {
   int ready[2];
   ck_assert_int_eq(pipe(ready), 0);
   pid_t child = fork();
@@ -94,7 +95,19 @@ START_TEST(test_discovery_of_a_process_namespace) {
   }
   char byte = 0;
   ck_assert_int_eq(read(ready[0], &byte, 1), 1);
+  close(ready[0]);
+  close(ready[1]);
   ck_assert_msg(byte == 'y', "unshare(CLONE_NEWNET) failed: needs root");
+  return child;
+}
+
+static void stop_holder(pid_t child) {
+  kill(child, SIGKILL);
+  ck_assert_int_eq(waitpid(child, NULL, 0), child);
+}
+
+START_TEST(test_discovery_of_a_process_namespace) {
+  pid_t child = spawn_namespace_holder();
   char path[64];
   snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)child);
   struct stat st;
@@ -117,8 +130,7 @@ START_TEST(test_discovery_of_a_process_namespace) {
   targets_sweep(targets);
   ck_assert_uint_eq(targets_count(targets), found);
 
-  kill(child, SIGKILL);
-  ck_assert_int_eq(waitpid(child, NULL, 0), child);
+  stop_holder(child);
   targets_discover(targets, own_uts, &refused);
   targets_sweep(targets);
   ck_assert_ptr_null(find(&id));
@@ -158,6 +170,97 @@ START_TEST(test_takes_by_name) {
 }
 END_TEST
 
+static target_t *target_of(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+  struct stat st;
+  ck_assert_int_eq(stat(path, &st), 0);
+  netns_id_t id = {st.st_dev, st.st_ino};
+  target_t *t = find(&id);
+  ck_assert_ptr_nonnull(t);
+  return t;
+}
+
+static void count_slots(pid_t *pids, size_t count, unsigned loads[3]) {
+  loads[0] = loads[1] = loads[2] = 0;
+  for (size_t i = 0; i < count; i++)
+    if (pids[i] > 0)
+      loads[target_of(pids[i])->slot]++;
+}
+
+/* NetNamespaceInterval's cycle of 3 reads: each namespace in the least
+ * loaded slot when first met, so that 7 make 3 + 2 + 2, and the places of
+ * those that go are what the next ones take. */
+START_TEST(test_slots_even) {
+  targets_free(targets);
+  opts.netns_every = 3;
+  targets = targets_new(&opts, 100, &sink);
+  ck_assert_ptr_nonnull(targets);
+  char err[256];
+  ck_assert_int_eq(targets_start(targets, err, sizeof(err)), 0);
+  pid_t pids[9] = {0};
+  int refused;
+  for (size_t i = 0; i < 7; i++) {
+    pids[i] = spawn_namespace_holder();
+    targets_discover(targets, own_uts, &refused);
+    targets_sweep(targets);
+  }
+  unsigned loads[3];
+  count_slots(pids, 7, loads);
+  ck_assert_uint_eq(loads[0], 3);
+  ck_assert_uint_eq(loads[1], 2);
+  ck_assert_uint_eq(loads[2], 2);
+  /* Two of slot 0 go: two new ones fill slot 0 up again, then 1. */
+  unsigned gone = 0;
+  for (size_t i = 0; i < 7 && gone < 2; i++)
+    if (target_of(pids[i])->slot == 0) {
+      stop_holder(pids[i]);
+      pids[i] = 0;
+      gone++;
+    }
+  targets_discover(targets, own_uts, &refused);
+  targets_sweep(targets);
+  for (size_t i = 7; i < 9; i++) {
+    pids[i] = spawn_namespace_holder();
+    targets_discover(targets, own_uts, &refused);
+    targets_sweep(targets);
+    ck_assert_uint_eq(target_of(pids[i])->slot, 0);
+  }
+  count_slots(pids, 9, loads);
+  ck_assert_uint_eq(loads[0], 3);
+  ck_assert_uint_eq(loads[1], 2);
+  ck_assert_uint_eq(loads[2], 2);
+  for (size_t i = 0; i < 9; i++)
+    if (pids[i] > 0)
+      stop_holder(pids[i]);
+}
+END_TEST
+
+/* Due at the read that first meets it, then at the reads of its slot. */
+START_TEST(test_due) {
+  targets_free(targets);
+  opts.netns_every = 4;
+  targets = targets_new(&opts, 100, &sink);
+  ck_assert_ptr_nonnull(targets);
+  target_t t = {.slot = 2};
+  for (unsigned read = 0; read < 8; read++)
+    ck_assert(targets_due(targets, &t, read));
+  t.read_before = true;
+  bool due[8];
+  for (unsigned read = 0; read < 8; read++)
+    due[read] = targets_due(targets, &t, read);
+  ck_assert(!due[0] && !due[1] && due[2] && !due[3]);
+  ck_assert(!due[4] && !due[5] && due[6] && !due[7]);
+  /* Without NetNamespaceInterval: every read. */
+  targets_free(targets);
+  opts.netns_every = 1;
+  targets = targets_new(&opts, 100, &sink);
+  target_t every = {.read_before = true};
+  for (unsigned read = 0; read < 3; read++)
+    ck_assert(targets_due(targets, &every, read));
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("targets");
   TCase *tc = tcase_create("core");
@@ -166,6 +269,8 @@ int main(void) {
   tcase_add_test(tc, test_not_a_network_namespace);
   tcase_add_test(tc, test_discovery_of_a_process_namespace);
   tcase_add_test(tc, test_takes_by_name);
+  tcase_add_test(tc, test_slots_even);
+  tcase_add_test(tc, test_due);
   suite_add_tcase(suite, tc);
   return run_suite(suite);
 }
