@@ -346,6 +346,61 @@ def accept_netns_names(options, hosts):
             h.log("%r -> started, hosts %s" % (options, ", ".join(hosts)))
 
 
+# --------------------------------------------------------------------------
+# NetNamespaceInterval
+
+INTERVAL_EXPECTED = "seconds, 0 or 0.001..86400"
+BAD_NETNS_INTERVAL_CONFIGS = [
+    ([ALL, "NetNamespaceInterval -1"],
+     "NetNamespaceInterval: invalid value -1 (expected %s)"
+     % INTERVAL_EXPECTED),
+    ([ALL, "NetNamespaceInterval 0.0005"],
+     "NetNamespaceInterval: invalid value 0.0005 (expected %s)"
+     % INTERVAL_EXPECTED),
+    ([ALL, "NetNamespaceInterval 86401"],
+     "NetNamespaceInterval: invalid value 86401 (expected %s)"
+     % INTERVAL_EXPECTED),
+    ([ALL, 'NetNamespaceInterval "60"'],
+     'NetNamespaceInterval: invalid value "60" (expected %s)'
+     % INTERVAL_EXPECTED),
+    ([ALL, "NetNamespaceInterval 60 120"],
+     "NetNamespaceInterval: invalid value 60 (expected %s)"
+     % INTERVAL_EXPECTED),
+    (["NetNamespaceInterval 60"],
+     "NetNamespaceInterval applies to other network namespaces, and "
+     "neither NetNamespace nor AllNetNamespaces true names any"),
+]
+
+
+def netns_interval():
+    """Bad values are refused exactly; good ones start collectd and say,
+    at Interval 1, the interval that applies when it is not the one
+    written."""
+    for options, message in BAD_NETNS_INTERVAL_CONFIGS:
+        check_exact_error(options, message)
+    for value, severity, said in (
+            ("2.5", "info", "NetNamespaceInterval 2.5: other network "
+             "namespaces are read every 3 reads, every 3 s"),
+            ("0.5", "warning", "NetNamespaceInterval 0.5 is shorter than "
+             "the read interval (1 s): other network namespaces are read "
+             "at every read"),
+            ("3", None, None)):
+        options = [ALL, "NetNamespaceInterval %s" % value]
+        with h.TempDir() as tmp:
+            with h.Collectd(tmp, h.plugin_block(options)) as collectd:
+                collectd.start_and_wait_ready()
+                h.wait_for_fresh_read(collectd, time.time())
+                lines = [re.sub(r"^\[[^\]]*\] ", "", line)
+                         for line in collectd.log_lines()
+                         if "plugin: NetNamespaceInterval" in line]
+                h.check_equal(
+                    lines, ["[%s] ephemeral_ports plugin: %s" % (severity,
+                                                                 said)]
+                    if said else [], "%r: what the plugin says of it"
+                    % options)
+                h.log("%r -> started: %r" % (options, lines))
+
+
 if __name__ == "__main__":
     try:
         h.run_scenarios({"bad_configs": bad_configs,
@@ -355,6 +410,7 @@ if __name__ == "__main__":
                          "nat_port_range": nat_port_range,
                          "top_nat_destinations": top_nat_destinations,
                          "report_nat": report_nat,
-                         "netns_names": netns_names})
+                         "netns_names": netns_names,
+                         "netns_interval": netns_interval})
     finally:
         h.delete_shared_namespaces()
