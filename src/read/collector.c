@@ -321,6 +321,8 @@ static void tell_cost(collector_t *c) {
       .netns_every = c->opts->netns_every,
       .namespaces = reads_others(c) ? namespaces_covered(c) : 0,
       .selectable = c->opts->all_netns,
+      .every_max = NETNS_EVERY_MAX,
+      .interval_max = NETNS_INTERVAL_MAX,
   };
   char message[1024];
   if (cost_tally_advice(&c->cost, &cost, &setting, message, sizeof(message)))

@@ -102,7 +102,12 @@ static void advise_interval(const cost_tally_t *tally,
     return;
   }
   double cycle = each * setting->namespaces;
-  unsigned every = (unsigned)(cycle / room) + 1;
+  double reads = cycle / room + 1;
+  /* Past what NetNamespaceInterval takes, no value of it helps. */
+  if (reads > setting->every_max ||
+      (unsigned)reads * setting->read_interval > setting->interval_max)
+    return;
+  unsigned every = (unsigned)reads;
   if (every <= setting->netns_every)
     return;
   APPEND(message, size, *used,
@@ -131,8 +136,9 @@ bool cost_tally_advice(cost_tally_t *tally, const read_cost_t *cost,
          tally->own_seconds);
   if (tally->others_read > 0)
     APPEND(message, size, used,
-           ", %u other network namespaces %.3f s (%.1f ms each)",
-           tally->others_read, tally->others_seconds,
+           ", %u other network namespace%s %.3f s (%.1f ms each)",
+           tally->others_read, tally->others_read == 1 ? "" : "s",
+           tally->others_seconds,
            1000 * tally->others_seconds / tally->others_read);
   advise_tables(tally, message, size, &used);
   advise_interval(tally, setting, message, size, &used);

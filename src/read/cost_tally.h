@@ -57,6 +57,9 @@ typedef struct {
   unsigned netns_every; /* reads between two of another namespace's */
   unsigned namespaces;  /* the other namespaces a read cycle covers */
   bool selectable;      /* AllNetNamespaces: NetNamespaceName applies */
+  /* The most NetNamespaceInterval can be: in reads, in seconds. */
+  unsigned every_max;
+  double interval_max;
 } cost_setting_t;
 
 /* When the read took more than a tenth of the interval and that has not

@@ -19,7 +19,7 @@ static cost_tally_t tally_of_three(netns_tables_t second) {
   return tally;
 }
 
-static const cost_setting_t every_read = {10, 1, 3, true};
+static const cost_setting_t every_read = {10, 1, 3, true, 10000, 86400};
 
 START_TEST(test_tally_sums) {
   cost_tally_t tally = tally_of_three(TABLES_OWN);
@@ -60,7 +60,7 @@ START_TEST(test_advice_before_6_1_configured_only) {
   read_cost_t cost = {1.2, 1.1};
   /* NetNamespace paths only: no selection to advise; already every 2nd
    * read: no shorter NetNamespaceInterval to advise either. */
-  cost_setting_t setting = {10, 2, 3, false};
+  cost_setting_t setting = {10, 2, 3, false, 10000, 86400};
   ck_assert(
       cost_tally_advice(&tally, &cost, &setting, message, sizeof(message)));
   ck_assert_str_eq(
@@ -86,7 +86,7 @@ START_TEST(test_advice_own_alone) {
   ck_assert_str_eq(
       message,
       "a read took 1.600 s, 16.0% of the 10 s interval (CPU 1.600 s): "
-      "collectd's own network namespace 1.500 s, 1 other network namespaces "
+      "collectd's own network namespace 1.500 s, 1 other network namespace "
       "0.100 s (100.0 ms each); collectd's own namespace alone takes more "
       "than a tenth; NetNamespaceName and IgnoreSelected leave out the "
       "namespaces nobody needs");
@@ -98,7 +98,7 @@ START_TEST(test_advice_own_namespace_only) {
   memset(&tally, 0, sizeof(tally));
   cost_tally_add_own(&tally, 2.0);
   read_cost_t cost = {2.0, 1.9};
-  cost_setting_t setting = {10, 1, 0, false};
+  cost_setting_t setting = {10, 1, 0, false, 10000, 86400};
   ck_assert(
       cost_tally_advice(&tally, &cost, &setting, message, sizeof(message)));
   ck_assert_str_eq(message,
@@ -136,7 +136,7 @@ START_TEST(test_advice_threshold_exact) {
   read_cost_t tenth = {1.0, 1.0};
   ck_assert(!cost_tally_advice(&tally, &tenth, &every_read, message,
                                sizeof(message)));
-  cost_setting_t unknown = {0, 1, 0, false};
+  cost_setting_t unknown = {0, 1, 0, false, 10000, 86400};
   read_cost_t dear = {5, 5};
   ck_assert(
       !cost_tally_advice(&tally, &dear, &unknown, message, sizeof(message)));
@@ -178,6 +178,31 @@ START_TEST(test_clocks) {
 }
 END_TEST
 
+/* A NetNamespaceInterval past its limits is no advice: here 0.999 s of
+ * room's 1 s is taken by collectd's own namespace. */
+START_TEST(test_advice_past_the_limits) {
+  cost_tally_t tally;
+  memset(&tally, 0, sizeof(tally));
+  cost_tally_add_own(&tally, 0.999);
+  cost_tally_add_other(&tally, "pod-a", 2.0, TABLES_OWN);
+  cost_tally_add_other(&tally, "pod-b", 2.0, TABLES_OWN);
+  read_cost_t cost = {5, 5};
+  cost_setting_t setting = {10, 1, 500, false, 10000, 86400};
+  ck_assert(
+      cost_tally_advice(&tally, &cost, &setting, message, sizeof(message)));
+  ck_assert_ptr_null(strstr(message, "NetNamespaceInterval"));
+  /* Within the limits: 4 s a cycle in 0.001 s of room, 4000 reads. */
+  setting.namespaces = 2;
+  setting.interval_max = 1e9;
+  setting.every_max = 100000;
+  tally.told = false;
+  ck_assert(
+      cost_tally_advice(&tally, &cost, &setting, message, sizeof(message)));
+  ck_assert_msg(strstr(message, "once every 4000 reads") != NULL, "%s",
+                message);
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("cost_tally");
   TCase *tc = tcase_create("core");
@@ -189,6 +214,7 @@ int main(void) {
   tcase_add_test(tc, test_advice_once_until_cheap);
   tcase_add_test(tc, test_advice_threshold_exact);
   tcase_add_test(tc, test_names_cut);
+  tcase_add_test(tc, test_advice_past_the_limits);
   tcase_add_test(tc, test_clocks);
   suite_add_tcase(suite, tc);
   return run_suite(suite);
