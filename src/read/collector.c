@@ -66,6 +66,7 @@ static int read_own(collector_t *c, char *err, size_t err_size) {
   int rc = scan_read_pool(c->scan, err, err_size);
   if (rc != 0)
     return rc;
+  scan_read_counts(c->scan, c->opts->proc_root);
   /* Source "netlink" keeps trying at each read: the failure shows as
    * scrape_success 0 until netlink works. */
   if (c->source != SOURCE_PROC && c->own_diag == NULL) {
@@ -157,6 +158,8 @@ static int read_other(collector_t *c, target_t *t, char *err, size_t err_size) {
     t->tables = tables_of_namespace(c);
   sock_diag_t *diag = NULL;
   rc = scan_read_pool(c->scan, err, err_size);
+  if (rc == 0)
+    scan_read_counts(c->scan, c->thread_net_root);
   if (rc == 0 && c->source != SOURCE_PROC) {
     diag = sock_diag_open(err, err_size);
     if (diag == NULL)
@@ -355,16 +358,19 @@ void collector_read(collector_t *c) {
   c->reads++;
 }
 
-static void note_bound_only_blind_spot(collector_t *c) {
+/* Whether dumps show TCP sockets that are only bound: said once when they
+ * cannot (Source proc, a kernel before 6.8), and known to the scan, whose
+ * empty counts do not cover them. */
+static void learn_bound_only(collector_t *c) {
+  struct utsname uts;
+  bool dumps = uname(&uts) != 0 || kernel_dumps_bound_only(uts.release);
+  scan_set_dumps_bound_only(c->scan, dumps);
   if (!c->opts->measure_tcp)
     return;
-  if (c->source == SOURCE_PROC) {
+  if (c->source == SOURCE_PROC)
     log_sink_printf(&c->log, LOG_INFO,
                     BOUND_ONLY_BLIND_SPOT "/proc/net/tcp does not list them");
-    return;
-  }
-  struct utsname uts;
-  if (uname(&uts) == 0 && !kernel_dumps_bound_only(uts.release))
+  else if (!dumps)
     log_sink_printf(&c->log, LOG_INFO,
                     BOUND_ONLY_BLIND_SPOT "Linux %s does not dump them (%s)",
                     uts.release, KERNEL_BOUND_ONLY_SINCE);
@@ -422,7 +428,7 @@ collector_t *collector_new(const options_t *opts, const collector_ops_t *ops,
       c->source = SOURCE_PROC;
     }
   }
-  note_bound_only_blind_spot(c);
+  learn_bound_only(c);
   /* After the fallback: it says whether owners can be known. */
   c->cgroups = cgroup_part_new(opts, c->source, &c->log);
   if (c->cgroups == NULL)

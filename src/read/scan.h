@@ -11,6 +11,7 @@
 #include "read/options.h"
 #include "read/table_scan.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct scan scan_t;
@@ -23,6 +24,20 @@ void scan_free(scan_t *scan);
  * the options' ProcRoot, in the calling thread's namespace. Returns 0 or a
  * negative errno with a message in err. */
 int scan_read_pool(scan_t *scan, char *err, size_t err_size);
+
+/* Reads the namespace's socket counts (sockstat) under net_root, in the
+ * calling thread's namespace: the next scan_tables dumps no protocol whose
+ * table they show empty, where that is exact (README: "Empty tables").
+ * Counts that cannot be read leave every dump as it was. */
+void scan_read_counts(scan_t *scan, const char *net_root);
+
+/* Whether sock_diag dumps TCP sockets that are only bound (Linux 6.8+):
+ * sockstat does not count them, so then an empty count spares no TCP dump
+ * over netlink. */
+void scan_set_dumps_bound_only(scan_t *scan, bool dumps);
+
+/* How many protocol dumps the empty counts spared, since scan_new. */
+unsigned long scan_dumps_spared(const scan_t *scan);
 
 /* Scans the measured protocols over the pool last read; cgroups holds the
  * TCP and UDP tables that count pool ports per owner (NULL: not counted).

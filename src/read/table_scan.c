@@ -68,6 +68,22 @@ static int scan_proc(const char *net_root, snapshot_t *snap, char *err,
   return status;
 }
 
+static void begin(int protocol, const table_pool_t *pool,
+                  destinations_t *destinations, cgroup_usage_t *cgroups,
+                  snapshot_t *snap) {
+  snapshot_begin(snap, protocol, pool->low, pool->high, pool->reserved,
+                 destinations, cgroups);
+  if (pool->tw_reuse != NULL)
+    snapshot_set_tw_reuse(snap, pool->tw_reuse);
+}
+
+void table_scan_empty(int protocol, const table_pool_t *pool,
+                      destinations_t *destinations, cgroup_usage_t *cgroups,
+                      snapshot_t *snap) {
+  begin(protocol, pool, destinations, cgroups, snap);
+  snapshot_end(snap);
+}
+
 int table_scan(const table_source_t *source, int protocol,
                const table_pool_t *pool, destinations_t *destinations,
                cgroup_usage_t *cgroups, snapshot_t *snap, char *err,
@@ -77,10 +93,7 @@ int table_scan(const table_source_t *source, int protocol,
   int status = -EAGAIN;
   for (int attempt = 0; attempt < TABLE_SCAN_ATTEMPTS && status == -EAGAIN;
        attempt++) {
-    snapshot_begin(snap, protocol, pool->low, pool->high, pool->reserved,
-                   destinations, cgroups);
-    if (pool->tw_reuse != NULL)
-      snapshot_set_tw_reuse(snap, pool->tw_reuse);
+    begin(protocol, pool, destinations, cgroups, snap);
     status = source->diag != NULL
                  ? scan_netlink(source->diag, snap, pool->low, pool->high,
                                 tcp_info, err, err_size)

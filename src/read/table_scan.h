@@ -39,4 +39,9 @@ int table_scan(const table_source_t *source, int protocol,
                cgroup_usage_t *cgroups, snapshot_t *snap, char *err,
                size_t err_size);
 
+/* What table_scan makes of a table with no socket, without reading it. */
+void table_scan_empty(int protocol, const table_pool_t *pool,
+                      destinations_t *destinations, cgroup_usage_t *cgroups,
+                      snapshot_t *snap);
+
 #endif

@@ -15,7 +15,8 @@
  *   ct_socket         socket(AF_NETLINK, ..., NETLINK_NETFILTER) fails EACCES
  * EP_FAULT_LOG, if set, gets one line "<event> <unix time>" per injected
  * fault (the fault's name) and per dump request sent on a sock_diag socket
- * ("request"), whatever the mode: a test groups requests into reads; and
+ * ("request", then "request_udp" when it asks for UDP sockets), whatever
+ * the mode: a test groups requests into reads; and
  * per ctnetlink request, a table dump ("ct_dump") or the statistics
  * ("ct_stats"), so that a test sees which reads walked the conntrack table.
  * EP_BIND_LOG, if set, gets one line "<port>" per bind() of an AF_INET or
@@ -131,6 +132,13 @@ static void note_ctnetlink_request(const void *buf, size_t length) {
     note_event("ct_stats");
 }
 
+/* A sock_diag request: nlmsghdr, then inet_diag_req_v2's family and
+ * protocol bytes. */
+static int asks_udp(const void *buf, size_t length) {
+  const unsigned char *bytes = buf;
+  return length >= NLMSG_HDRLEN + 2 && bytes[NLMSG_HDRLEN + 1] == IPPROTO_UDP;
+}
+
 static void *next(const char *name) { return dlsym(RTLD_NEXT, name); }
 
 int socket(int domain, int type, int protocol) {
@@ -183,9 +191,11 @@ ssize_t sendto(int fd, const void *buf, size_t length, int flags,
       (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *,
                   socklen_t))next("sendto");
   int protocol = netlink_protocol(fd);
-  if (protocol == NETLINK_SOCK_DIAG)
+  if (protocol == NETLINK_SOCK_DIAG) {
     note_event("request");
-  else if (protocol == NETLINK_NETFILTER)
+    if (asks_udp(buf, length))
+      note_event("request_udp");
+  } else if (protocol == NETLINK_NETFILTER)
     note_ctnetlink_request(buf, length);
   return real(fd, buf, length, flags, addr, addr_length);
 }

@@ -109,6 +109,88 @@ START_TEST(test_table_unreadable) {
 }
 END_TEST
 
+/* The table's sockets, but counts from a sockstat fixture: where the
+ * counts say a table is empty it is not read (its snapshot empty though
+ * net/tcp lists sockets: what a dump would have found at that moment). */
+static void scan_with_counts(const char *counts) {
+  char counts_root[PATH_MAX];
+  snprintf(counts_root, sizeof(counts_root), "%s/sockstat/%s",
+           getenv("FIXTURES_DIR"), counts);
+  char err[256] = "";
+  ck_assert_int_eq(scan_read_pool(scan, err, sizeof(err)), 0);
+  scan_read_counts(scan, counts_root);
+  table_source_t source = {NULL, net_root};
+  cgroup_usage_t *const none[2] = {NULL, NULL};
+  ck_assert_int_eq(scan_tables(scan, &source, none, err, sizeof(err)), 0);
+}
+
+START_TEST(test_empty_counts_spare_the_read) {
+  scan_with_counts("empty");
+  ck_assert_uint_eq(snapshot_used(scan_snapshot(scan, 0)), 0);
+  ck_assert(!portset_has(&scan_snapshot(scan, 0)->open, 9000));
+  ck_assert_uint_eq(scan_dumps_spared(scan), 1);
+  /* The counts serve one scan: the next reads the table. */
+  char err[256] = "";
+  table_source_t source = {NULL, net_root};
+  cgroup_usage_t *const none[2] = {NULL, NULL};
+  ck_assert_int_eq(scan_tables(scan, &source, none, err, sizeof(err)), 0);
+  ck_assert_uint_eq(snapshot_used(scan_snapshot(scan, 0)), 3);
+  ck_assert_uint_eq(scan_dumps_spared(scan), 1);
+}
+END_TEST
+
+/* A TIME_WAIT socket or a socket of the other family is a table. */
+START_TEST(test_counts_not_empty) {
+  static const char *const busy[] = {"real", "time_wait_only", "no_ipv6"};
+  for (size_t i = 0; i < COUNT(busy); i++) {
+    scan_with_counts(busy[i]);
+    ck_assert_uint_eq(snapshot_used(scan_snapshot(scan, 0)), 3);
+  }
+  scan_with_counts("udp6_only"); /* TCP empty: spared */
+  ck_assert_uint_eq(snapshot_used(scan_snapshot(scan, 0)), 0);
+  ck_assert_uint_eq(scan_dumps_spared(scan), 1);
+}
+END_TEST
+
+/* Counts that cannot be read spare nothing. */
+START_TEST(test_unreadable_counts_spare_nothing) {
+  scan_with_counts("malformed_no_tw");
+  ck_assert_uint_eq(snapshot_used(scan_snapshot(scan, 0)), 3);
+  scan_with_counts("missing");
+  ck_assert_uint_eq(snapshot_used(scan_snapshot(scan, 0)), 3);
+  ck_assert_uint_eq(scan_dumps_spared(scan), 0);
+}
+END_TEST
+
+/* Linux 6.8+ dumps sockets that are only bound, which sockstat does not
+ * count: over netlink (a live sock_diag socket here) the TCP table is read
+ * whatever the counts say; over /proc, which never lists them, it is not. */
+START_TEST(test_bound_only_kernel) {
+  char counts_root[PATH_MAX], err[256] = "";
+  snprintf(counts_root, sizeof(counts_root), "%s/sockstat/empty",
+           getenv("FIXTURES_DIR"));
+  sock_diag_t *diag = sock_diag_open(err, sizeof(err));
+  ck_assert_msg(diag != NULL, "sock_diag_open: %s", err);
+  table_source_t netlink = {diag, net_root}, proc = {NULL, net_root};
+  cgroup_usage_t *const none[2] = {NULL, NULL};
+  ck_assert_int_eq(scan_read_pool(scan, err, sizeof(err)), 0);
+  const struct {
+    bool dumps;
+    const table_source_t *source;
+    unsigned long spared;
+  } cases[] = {{true, &netlink, 0}, {false, &netlink, 1}, {true, &proc, 1}};
+  for (size_t i = 0; i < COUNT(cases); i++) {
+    unsigned long before = scan_dumps_spared(scan);
+    scan_set_dumps_bound_only(scan, cases[i].dumps);
+    scan_read_counts(scan, counts_root);
+    ck_assert_int_eq(scan_tables(scan, cases[i].source, none, err, sizeof(err)),
+                     0);
+    ck_assert_uint_eq(scan_dumps_spared(scan) - before, cases[i].spared);
+  }
+  sock_diag_close(diag);
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("scan");
   TCase *tc = tcase_create("core");
@@ -118,6 +200,10 @@ int main(void) {
   tcase_add_test(tc, test_top_destinations_off);
   tcase_add_test(tc, test_pool_unreadable);
   tcase_add_test(tc, test_table_unreadable);
+  tcase_add_test(tc, test_empty_counts_spare_the_read);
+  tcase_add_test(tc, test_counts_not_empty);
+  tcase_add_test(tc, test_unreadable_counts_spare_nothing);
+  tcase_add_test(tc, test_bound_only_kernel);
   suite_add_tcase(suite, tc);
   return run_suite(suite);
 }
