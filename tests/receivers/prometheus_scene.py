@@ -53,6 +53,10 @@ ESTABLISHED_NAMES = (
     "ephemeral_ports_destination_usage_ratio",
     "ephemeral_ports_destination_time_wait",
     "ephemeral_ports_state_sockets")
+# The read's cost (issue 19): under collectd's own host only, timings (so
+# checked by check_read_cost, not by value).
+READ_COST_NAMES = ("ephemeral_port_exporter_read_seconds",
+                   "ephemeral_port_exporter_read_cpu_seconds")
 COLLECTD_LABELS = ("ephemeral_ports", "ephemeral_ports_destination",
                    "ephemeral_ports_state", "instance_open",
                    "ephemeral_ports_cgroup", "ephemeral_ports_nat",
@@ -280,7 +284,9 @@ def check_dashboard(netns_values=(), netns="$__all"):
     """The dashboard's variables have the values (instance: the host;
     netns: netns_values), and each expression, with instance the host and
     netns the one given (All: .*), is accepted and returns data unless it
-    selects only parts this scenario does not turn on."""
+    selects only parts this scenario does not turn on; the read cost
+    series, which the dashboard shows, are stored as check_read_cost
+    says."""
     exprs, variables = dashboard_queries()
     stored = set(api("/api/v1/label/__name__/values"))
     values = {"instance": [h.HOSTNAME], "netns": sorted(netns_values)}
@@ -301,8 +307,11 @@ def check_dashboard(netns_values=(), netns="$__all"):
     h.check_equal(sorted(referenced - stored - set(OTHER_PART_NAMES)), [],
                   "dashboard metrics not stored by Prometheus")
     h.check_equal(sorted(referenced - set(ESTABLISHED_NAMES)
-                         - set(OTHER_PART_NAMES)), [],
+                         - set(READ_COST_NAMES) - set(OTHER_PART_NAMES)), [],
                   "dashboard metrics that are not established names")
+    h.check_equal(sorted(set(READ_COST_NAMES) - referenced), [],
+                  "read cost series the dashboard does not show")
+    check_read_cost()
     with_data = 0
     for expr in exprs:
         concrete = expr.replace("$instance", h.HOSTNAME).replace(
@@ -315,6 +324,48 @@ def check_dashboard(netns_values=(), netns="$__all"):
     h.log("FIGURES: %d dashboard expressions accepted, %d with data; "
           "metrics %s" % (len(exprs), with_data,
                           ", ".join(sorted(referenced))))
+
+
+def read_cost_stored():
+    """{(name, sorted labels): value} of the read's cost as stored now, and
+    the set of the timestamps of its series and of collectd's own
+    scrape_success."""
+    values = stored_now('{__name__=~"%s"}' % "|".join(READ_COST_NAMES))
+    stamps = set()
+    for name in READ_COST_NAMES + ("ephemeral_port_exporter_scrape_success",):
+        for series in query('timestamp(%s{netns="",part=""})'
+                            % name)["result"]:
+            stamps.add(series["value"][1])
+    return values, stamps
+
+
+def check_read_cost():
+    """The read's cost as Prometheus stores it: exactly one series of each
+    name, labelled with collectd's own host and nothing else (no netns,
+    whatever namespaces the read covered), stamped with the same read time
+    as collectd's own scrape_success; a read takes time, and the read
+    thread's CPU time is at most its wall-clock time (1 ms of clock
+    granularity aside)."""
+    labels = (("instance", h.HOSTNAME), ("job", "collectd"))
+    expected = sorted((name, labels) for name in READ_COST_NAMES)
+    deadline = time.monotonic() + 20
+    while True:
+        values, stamps = read_cost_stored()
+        # A scrape can fall between the plugin's dispatches of
+        # scrape_success and of the cost: then the next one has both.
+        if (sorted(values) == expected and len(stamps) == 1) or \
+                time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    h.check_equal(sorted(values), expected, "read cost series stored")
+    h.check_equal(len(stamps), 1, "timestamps of the read cost and of "
+                  "collectd's own scrape_success: %r" % sorted(stamps))
+    seconds = values[(READ_COST_NAMES[0], labels)]
+    cpu = values[(READ_COST_NAMES[1], labels)]
+    h.check(0 < seconds < 10, "read seconds %r" % seconds)
+    h.check(0 < cpu <= seconds + 0.001,
+            "read CPU seconds %r for %r s" % (cpu, seconds))
+    h.log("FIGURES: read cost stored: %.6f s, CPU %.6f s" % (seconds, cpu))
 
 
 def check_prometheus_itself(daemon):

@@ -25,6 +25,10 @@ second), the exact values of
   collectd.eptest.ephemeral_ports_state.<state>.sockets
   collectd.eptest.ephemeral_ports_cgroup.<group>.ephemeral_ports_cgroup.used
   collectd.eptest.ephemeral_ports_cgroup.<group>.udp.used        (UDP)
+and, for the read's cost (timings: no exact value),
+  collectd.eptest.ephemeral_port_exporter_read.{seconds,cpu_seconds}
+that both have points since then, in pairs of one read (same timestamp),
+each pair with 0 < seconds < 10 and 0 < cpu_seconds <= seconds + 1 ms;
 and that no other path exists under collectd.eptest.  `ip netns exec`
 hides the cgroup2 mount from collectd (it logs one INFO saying so), so the
 groups are the pseudo groups: time_wait (the TIME_WAIT port) and unknown
@@ -211,6 +215,34 @@ def expected_series(used, udp_used, destinations, time_wait, states,
     return series
 
 
+# The read's cost: write_graphite's DropDuplicateFields drops the type,
+# which equals the plugin; no instance.
+READ_COST_PATHS = {ds: ROOT + ("ephemeral_port_exporter_read", ds)
+                   for ds in ("seconds", "cpu_seconds")}
+
+
+def check_read_cost(whisper, whisper_dir, since):
+    """Every read's cost point since `since`, paired by timestamp (both
+    values of a read carry its time): a read takes time, and the read
+    thread's CPU time is at most its wall-clock time."""
+    seconds = dict(points_since(whisper, whisper_dir,
+                                READ_COST_PATHS["seconds"], since))
+    cpu = dict(points_since(whisper, whisper_dir,
+                            READ_COST_PATHS["cpu_seconds"], since))
+    both = sorted(set(seconds) & set(cpu))
+    h.check(both, "no read with both cost points since %.0f: seconds %r, "
+            "cpu_seconds %r" % (since, seconds, cpu))
+    for stamp in both:
+        h.check(0 < seconds[stamp] < 10 and
+                0 < cpu[stamp] <= seconds[stamp] + 0.001,
+                "read cost at %d: %r s, CPU %r s"
+                % (stamp, seconds[stamp], cpu[stamp]))
+    h.log("read cost: %d reads, wall-clock %.6f - %.6f s, CPU %.6f - %.6f s"
+          % (len(both), min(seconds[s] for s in both),
+             max(seconds[s] for s in both), min(cpu[s] for s in both),
+             max(cpu[s] for s in both)))
+
+
 def graphite_escape(text):
     """write_graphite with EscapeCharacter "_": dots and colons become _."""
     return text.replace(".", "_").replace(":", "_")
@@ -309,8 +341,10 @@ def check_series(whisper, carbon, mix, connection_port, connected_at,
     # points from 1 s after the connection come from reads that saw it.
     since = connected_at + 1
 
+    every_path = set(expected) | set(READ_COST_PATHS.values())
+
     def missing():
-        return [".".join(path) for path in sorted(expected)
+        return [".".join(path) for path in sorted(every_path)
                 if not points_since(whisper, carbon.whisper_dir, path, since)]
     started = time.monotonic()
     deadline = started + 15
@@ -322,16 +356,18 @@ def check_series(whisper, carbon, mix, connection_port, connected_at,
                       carbon.diagnostics()))
         time.sleep(0.1)
     h.log("all %d series in whisper %.1f s after the read"
-          % (len(expected), time.monotonic() - started))
+          % (len(every_path), time.monotonic() - started))
 
-    h.check_equal(sorted(all_series(carbon.whisper_dir)), sorted(expected),
+    h.check_equal(sorted(all_series(carbon.whisper_dir)), sorted(every_path),
                   "whisper files under %s" % ".".join(ROOT))
     for path, value in sorted(expected.items()):
         points = points_since(whisper, carbon.whisper_dir, path, since)
         h.check_equal({v for _, v in points}, {value},
                       "values of %s (points %r)" % (".".join(path), points))
-    h.log("used %d (ports %s, write_graphite's %d); %d series checked"
-          % (used, sorted(held), connection_port, len(expected)))
+    check_read_cost(whisper, carbon.whisper_dir, since)
+    h.log("used %d (ports %s, write_graphite's %d); %d series checked "
+          "exactly, and the read's cost" % (used, sorted(held),
+                                            connection_port, len(expected)))
     h.check_equal(h.ss_pool_ports(POOL), held, "in-pool ports at the end")
 
 

@@ -24,10 +24,14 @@ and asserts the exact set of (measurement, tags) and every value:
                                       instance=<remote>, type_instance=<local>
   ephemeral_ports_state_sockets       type_instance=<state>
   ephemeral_ports_cgroup_used         instance=<group>, type_instance=udp
-each with host=eptest and type=<plugin>.  `ip netns exec` hides the cgroup2
-mount from collectd (it logs one INFO saying so), so the groups are the
-pseudo groups: time_wait (the TIME_WAIT port) and unknown (every other pool
-port, TCP and UDP).
+each with host=eptest and type=<plugin>; and the read's cost (timings: no
+exact value)
+  ephemeral_port_exporter_read_{seconds,cpu_seconds}
+with the same tags, in pairs of one read (same time), each pair with
+0 < seconds < 10 and 0 < cpu_seconds <= seconds + 1 ms; no other series.
+`ip netns exec` hides the cgroup2 mount from collectd (it logs one INFO
+saying so), so the groups are the pseudo groups: time_wait (the TIME_WAIT
+port) and unknown (every other pool port, TCP and UDP).
 """
 
 import json
@@ -281,6 +285,40 @@ def expected_series(tcp_used, udp_used, tcp_open, udp_open, destinations,
     return series
 
 
+# The read's cost, measurement: data source; type is the plugin, no
+# instance.
+READ_COST = {"ephemeral_port_exporter_read_seconds": "seconds",
+             "ephemeral_port_exporter_read_cpu_seconds": "cpu_seconds"}
+READ_COST_TAGS = tags_of({"type": "ephemeral_port_exporter_read"})
+
+
+def check_read_cost(since_ns):
+    """Every read's cost point since since_ns, paired by time (both values
+    of a read carry its start): a read takes time, and the read thread's
+    CPU time is at most its wall-clock time."""
+    answer = query("SELECT * FROM %s WHERE time >= %d"
+                   % (",".join('"%s"' % m for m in READ_COST), since_ns))
+    points = {ds: {} for ds in READ_COST.values()}
+    for result in answer.get("results", []):
+        for series in result.get("series", []):
+            for row in series["values"]:
+                record = dict(zip(series["columns"], row))
+                points[READ_COST[series["name"]]][record["time"]] = \
+                    record["value"]
+    seconds, cpu = points["seconds"], points["cpu_seconds"]
+    both = sorted(set(seconds) & set(cpu))
+    h.check(both, "no read with both cost points: %r" % points)
+    for stamp in both:
+        h.check(0 < seconds[stamp] < 10 and
+                0 < cpu[stamp] <= seconds[stamp] + 0.001,
+                "read cost at %d: %r s, CPU %r s"
+                % (stamp, seconds[stamp], cpu[stamp]))
+    h.log("read cost: %d reads, wall-clock %.6f - %.6f s, CPU %.6f - %.6f s"
+          % (len(both), min(seconds[s] for s in both),
+             max(seconds[s] for s in both), min(cpu[s] for s in both),
+             max(cpu[s] for s in both)))
+
+
 # The README's example: the TCP pool (no instance tag) per host.
 README_QUERY = ('SELECT last("value") FROM "ephemeral_ports_usage_ratio" '
                 "WHERE \"instance\" = '' GROUP BY \"host\"")
@@ -379,26 +417,28 @@ def check_values(collectd, influxd, mix):
                                cgroups)
 
     since_ns = int(since * 1e9)
+    every_key = set(expected) | {(m, READ_COST_TAGS) for m in READ_COST}
     started = time.monotonic()
     deadline = started + 20
     while True:
         found = points_since(since_ns)
-        if set(expected) <= set(found):
+        if every_key <= set(found):
             break
         if time.monotonic() > deadline:
             h.fail("series missing from InfluxDB: %s\nfound: %s\n%s"
-                   % (sorted(set(expected) - set(found)), sorted(found),
+                   % (sorted(every_key - set(found)), sorted(found),
                       influxd.diagnostics()))
         time.sleep(0.2)
     h.log("all %d series in InfluxDB %.1f s after the socket appeared"
-          % (len(expected), time.monotonic() - started))
-    h.check(set(found) == set(expected),
+          % (len(every_key), time.monotonic() - started))
+    h.check(set(found) == every_key,
             "series in InfluxDB since %d: unexpected %s, missing %s"
-            % (since_ns, sorted(set(found) - set(expected)),
-               sorted(set(expected) - set(found))))
+            % (since_ns, sorted(set(found) - every_key),
+               sorted(every_key - set(found))))
     for key, value in sorted(expected.items()):
         h.check_equal(set(found[key]), {value},
                       "values of %s %r" % key)
+    check_read_cost(since_ns)
     check_readme_query(len(tcp_held))
     h.log("TCP used %d, UDP used %d (ports %s, the network plugin's %d); "
           "%d series checked" % (len(tcp_held), len(udp_held),

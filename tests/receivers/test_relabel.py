@@ -4,17 +4,19 @@ contract, through the real write_prometheus and the real Prometheus.
 collectd runs without the plugin: a python plugin module (collectd's stock
 python.so) dispatches, every interval, one value list per identity that
 DESIGN.md's contract gives the plugin, with fixed values: the per-cgroup,
-NAT, conntrack and NAT-part scrape_success series (issues 11 and 12) for
-collectd's own host, and every series, old and new, for another network
-namespace, host "eptest:ns:1-a" (issue 10; a namespace name may hold ":"
-and "-").  The shipped types.db, plus the contract's lines for types it
-does not have yet, is the TypesDB.  write_prometheus serves them under its
-own naming; Prometheus (shipped prometheus.yml and rules, intervals 1 s)
-must store exactly the established series with their values, no
-collectd_* original and no collectd label; and the alerts that the values
-call for must be pending, with the namespace in their labels and
-annotations, the pool alert naming the namespace's top cgroup.  (collectd
-escapes "/" in identifiers: a cgroup path arrives without its slashes.)
+NAT, conntrack and NAT-part scrape_success series (issues 11 and 12) and
+the read's cost (ephemeral_port_exporter_read seconds and cpu_seconds,
+issue 19) for collectd's own host, and every series, old and new, for
+another network namespace, host "eptest:ns:1-a" (issue 10; a namespace
+name may hold ":" and "-").  The shipped types.db, plus the contract's
+lines for types it does not have yet, is the TypesDB.  write_prometheus
+serves them under its own naming; Prometheus (shipped prometheus.yml and
+rules, intervals 1 s) must store exactly the established series with their
+values, no collectd_* original and no collectd label; and the alerts that
+the values call for must be pending, with the namespace in their labels
+and annotations, the pool alert naming the namespace's top cgroup.
+(collectd escapes "/" in identifiers: a cgroup path arrives without its
+slashes.)
 
 This checks the Prometheus side of the contract for parts whose plugin code
 is not on this branch; the live scenarios (test_prometheus.py,
@@ -116,6 +118,11 @@ IDENTITIES = (
       "nat_source": "198.51.100.3", "protocol": "tcp"}),
     ((OTHER, "ephemeral_ports_conntrack", "", "",
       {"insert_failed": 1, "drop": 2}), {"netns": NETNS}),
+    # Issue 19: the read's cost, under collectd's own host only, no
+    # plugin or type instance: the stored series have instance and job
+    # alone.
+    ((OWN, "ephemeral_port_exporter_read", "", "",
+      {"seconds": 0.25, "cpu_seconds": 0.125}), {}),
 )
 
 # The alerts these values call for, pending (every `for` is longer than
