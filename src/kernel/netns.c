@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -21,6 +22,25 @@ bool netns_id_equal(const netns_id_t *a, const netns_id_t *b) {
 static void id_of(const struct stat *st, netns_id_t *id) {
   id->dev = st->st_dev;
   id->ino = st->st_ino;
+}
+
+/* Linux 5.14's value, for headers that predate it. */
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+int netns_cookie(uint64_t *cookie) {
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  socklen_t length = sizeof(*cookie);
+  int rc = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &length) == 0
+               ? 0
+               : -errno;
+  close(fd);
+  if (rc == 0 && length != sizeof(*cookie))
+    rc = -ENOPROTOOPT;
+  return rc;
 }
 
 int netns_self(netns_id_t *id) {

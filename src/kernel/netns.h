@@ -7,6 +7,7 @@
 #include <linux/capability.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* A namespace is its nsfs inode: the same namespace has the same id
@@ -25,6 +26,13 @@ bool netns_id_equal(const netns_id_t *a, const netns_id_t *b);
 
 /* The namespace the calling thread is in. Returns 0 or a negative errno. */
 int netns_self(netns_id_t *id);
+
+/* The calling thread's namespace's cookie (SO_NETNS_COOKIE, Linux 5.14+):
+ * unlike the inode, which the kernel gives the next new namespace as soon
+ * as one is destroyed, a cookie is never used twice while the system runs.
+ * Opens and closes one AF_UNIX socket, which takes no port. Returns 0, or
+ * a negative errno (-ENOPROTOOPT: a kernel without cookies). */
+int netns_cookie(uint64_t *cookie);
 
 /* Opens path and checks that it names a network namespace. Returns the
  * descriptor (O_CLOEXEC) with its id, or a negative errno (-EINVAL: some

@@ -131,6 +131,32 @@ static netns_tables_t tables_of_namespace(const collector_t *c) {
   return entries < 0 ? TABLES_SHARED : TABLES_OWN;
 }
 
+static void go_home(collector_t *c) {
+  if (setns(c->own_netns, CLONE_NEWNET) != 0) {
+    /* Nothing else on this thread may run in the wrong namespace. */
+    log_sink_printf(&c->log, LOG_ERR,
+                    "cannot return to collectd's own network "
+                    "namespace: %s; this read thread stays in another one",
+                    strerror(errno));
+  }
+}
+
+/* The kernel gives a destroyed namespace's inode to the next new one at
+ * once: the namespace the thread just entered is the target's only if its
+ * cookie is the one learnt at the target's first read. Without cookies
+ * (before Linux 5.14) the inode is all there is. */
+static bool same_namespace_as_before(target_t *t) {
+  uint64_t cookie;
+  if (netns_cookie(&cookie) != 0)
+    return true;
+  if (!t->cookie_known) {
+    t->cookie = cookie;
+    t->cookie_known = true;
+    return true;
+  }
+  return t->cookie == cookie;
+}
+
 /* Another namespace: entered only to read its sysctls and open a netlink
  * socket there (or, reading /proc, to read its tables), then left at once;
  * the socket is closed when the read is done, so nothing of the plugin
@@ -154,6 +180,11 @@ static int read_other(collector_t *c, target_t *t, char *err, size_t err_size) {
     snprintf(err, err_size, "setns %s: %s", t->path, strerror(-rc));
     return rc;
   }
+  if (!same_namespace_as_before(t)) {
+    go_home(c);
+    snprintf(err, err_size, "%s: another namespace now (cookie)", t->path);
+    return -ESTALE;
+  }
   if (t->tables == TABLES_UNKNOWN)
     t->tables = tables_of_namespace(c);
   sock_diag_t *diag = NULL;
@@ -169,13 +200,7 @@ static int read_other(collector_t *c, target_t *t, char *err, size_t err_size) {
   if (rc == 0 && diag == NULL)
     rc = scan_protocols(c, &source, err, err_size);
   conntrack_t *ct = nat_part_open(c->nat);
-  if (setns(c->own_netns, CLONE_NEWNET) != 0) {
-    /* Nothing else on this thread may run in the wrong namespace. */
-    log_sink_printf(&c->log, LOG_ERR,
-                    "cannot return to collectd's own network "
-                    "namespace: %s; this read thread stays in another one",
-                    strerror(errno));
-  }
+  go_home(c);
   if (rc == 0 && diag != NULL)
     rc = scan_protocols(c, &source, err, err_size);
   sock_diag_close(diag);

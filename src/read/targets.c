@@ -76,9 +76,12 @@ static target_t *find_target(const targets_t *targets, const netns_id_t *id) {
   return NULL;
 }
 
-static bool name_taken(const targets_t *targets, const char *name) {
+/* By another namespace than id's: a target renamed keeps its own name. */
+static bool name_taken(const targets_t *targets, const char *name,
+                       const netns_id_t *id) {
   for (size_t i = 0; i < targets->count; i++)
-    if (strcmp(targets->list[i]->name, name) == 0)
+    if (strcmp(targets->list[i]->name, name) == 0 &&
+        !netns_id_equal(&targets->list[i]->id, id))
       return true;
   return false;
 }
@@ -90,7 +93,7 @@ static char *unique_name(const targets_t *targets, const char *base,
   size_t max = targets->name_max;
   char name[256], suffix[32];
   snprintf(name, sizeof(name), "%.*s", (int)(max < 255 ? max : 255), base);
-  if (name_taken(targets, name)) {
+  if (name_taken(targets, name, id)) {
     int n = snprintf(suffix, sizeof(suffix), "-%" PRIuMAX, (uintmax_t)id->ino);
     size_t keep = strlen(name);
     if (keep + (size_t)n > max)
@@ -152,6 +155,24 @@ static void name_by_later_process(targets_t *targets, int own_uts, target_t *t,
   free(t->name);
   t->name = name;
   t->named_by_inode = false;
+}
+
+/* `ip netns add` unshares before it bind-mounts: a discovery in between
+ * meets the new namespace through the ip process alone and names it
+ * netns-<inode>. Its mount, met later, gives it the name it was made
+ * with; a namespace that has a name of its own keeps it. */
+static void name_by_later_mount(targets_t *targets, target_t *t,
+                                const netns_found_t *found) {
+  if (!t->named_by_inode || found->mount_name == NULL)
+    return;
+  char *name = unique_name(targets, found->mount_name, &t->id);
+  if (name == NULL)
+    return;
+  free(t->name);
+  t->name = name;
+  t->named_by_inode = false;
+  t->selection_known = false; /* chosen by its name */
+  target_forget(t);
 }
 
 static target_t *append_target(targets_t *targets, const netns_id_t *id,
@@ -261,6 +282,8 @@ static void found_namespace(const netns_found_t *found, void *ctx) {
   target_t *t = find_target(targets, &found->id);
   if (t != NULL) {
     if (!t->configured)
+      name_by_later_mount(targets, t, found);
+    if (!t->configured)
       name_by_later_process(targets, discovery->own_uts, t, found);
     if (!t->configured && t->seen != targets->discovery) {
       t->seen = targets->discovery;
@@ -308,6 +331,8 @@ int targets_retarget(targets_t *targets, target_t *t, int own_uts, char *err,
   if (fd < 0)
     return fd;
   close(fd);
+  /* Its own before its name: the name it had is free for it again. */
+  t->id = id;
   char *name = name_of_configured(targets, own_uts, &id, t->path);
   if (name == NULL) {
     snprintf(err, err_size, "out of memory");
@@ -315,9 +340,11 @@ int targets_retarget(targets_t *targets, target_t *t, int own_uts, char *err,
   }
   free(t->name);
   t->name = name;
-  t->id = id;
   t->failing = false;
   t->tables = TABLES_UNKNOWN;
+  t->cookie_known = false;
+  t->read_before = false;
+  t->selection_known = false;
   target_forget(t);
   return 0;
 }

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* A namespace a read covers: a few hundred bytes, so that a host with many
  * namespaces stays small. */
@@ -34,6 +35,10 @@ typedef struct {
   unsigned slot;
   bool read_before;
   netns_tables_t tables; /* learnt at its first read */
+  /* Its cookie, learnt at its first read: the inode alone is handed to a
+   * new namespace as soon as this one is destroyed. */
+  uint64_t cookie;
+  bool cookie_known;
   reading_memory_t reading;
   cgroup_memory_t cgroups;
   nat_memory_t nat;

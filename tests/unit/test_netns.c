@@ -1,3 +1,6 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "kernel/netns.h"
 
 #include "kernel/kernel_release.h"
@@ -7,10 +10,12 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 START_TEST(test_open_own_namespace) {
@@ -109,6 +114,34 @@ START_TEST(test_port_memory_round_trip) {
 }
 END_TEST
 
+/* The same namespace, the same cookie; a new one (a child's, after
+ * unshare) another, though the kernel may give it a freed inode. */
+START_TEST(test_cookie) {
+  uint64_t first = 0, again = 1;
+  ck_assert_int_eq(netns_cookie(&first), 0);
+  ck_assert_int_eq(netns_cookie(&again), 0);
+  ck_assert(first == again);
+  int pipe_fds[2];
+  ck_assert_int_eq(pipe(pipe_fds), 0);
+  pid_t child = fork();
+  ck_assert_int_ge(child, 0);
+  if (child == 0) {
+    uint64_t cookie = 0;
+    if (unshare(CLONE_NEWNET) != 0 || netns_cookie(&cookie) != 0)
+      cookie = 0;
+    _exit(write(pipe_fds[1], &cookie, sizeof(cookie)) == sizeof(cookie) ? 0
+                                                                        : 1);
+  }
+  uint64_t other = 0;
+  ck_assert_int_eq(read(pipe_fds[0], &other, sizeof(other)), sizeof(other));
+  ck_assert_int_eq(waitpid(child, NULL, 0), child);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  ck_assert_msg(other != 0, "unshare(CLONE_NEWNET) failed: needs root");
+  ck_assert(other != first);
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("netns");
   TCase *tc = tcase_create("core");
@@ -117,6 +150,7 @@ int main(void) {
   tcase_add_test(tc, test_discovery_meets_this_process);
   tcase_add_test(tc, test_own_uts_hostname_is_not_a_name);
   tcase_add_test(tc, test_kernel_release);
+  tcase_add_test(tc, test_cookie);
   tcase_add_test(tc, test_port_memory_round_trip);
   suite_add_tcase(suite, tc);
   return run_suite(suite);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -181,16 +182,77 @@ static target_t *target_of(pid_t pid) {
   return t;
 }
 
-static void count_slots(pid_t *pids, size_t count, unsigned loads[3]) {
+/* A namespace first met through a process alone (netns-<inode>: `ip netns
+ * add` between its unshare and its bind mount) takes its mount's name
+ * when a later discovery meets the mount; one named already keeps its. */
+START_TEST(test_named_by_later_mount) {
+  pid_t child = spawn_namespace_holder();
+  int refused;
+  targets_discover(targets, own_uts, &refused);
+  target_t *t = target_of(child);
+  ck_assert(t->named_by_inode);
+  ck_assert(targets_takes(targets, t));
+  char name[64], mount_path[128], source[64];
+  snprintf(name, sizeof(name), "ept-unit-mount-%d", (int)getpid());
+  snprintf(mount_path, sizeof(mount_path), NETNS_RUN_DIR "/%s", name);
+  snprintf(source, sizeof(source), "/proc/%d/ns/net", (int)child);
+  mkdir(NETNS_RUN_DIR, 0755);
+  int fd = open(mount_path, O_CREAT | O_RDONLY | O_CLOEXEC, 0444);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  ck_assert_int_eq(mount(source, mount_path, NULL, MS_BIND, NULL), 0);
+  targets_discover(targets, own_uts, &refused);
+  t = target_of(child);
+  ck_assert_str_eq(t->name, name);
+  ck_assert(!t->named_by_inode);
+  ck_assert(!t->selection_known); /* decided again, by this name */
+  /* Its process gone, the mount holds it: found there, the name stays. */
+  netns_id_t id = t->id;
+  stop_holder(child);
+  targets_discover(targets, own_uts, &refused);
+  targets_sweep(targets);
+  t = find(&id);
+  ck_assert_ptr_nonnull(t);
+  ck_assert_str_eq(t->name, name);
+  ck_assert_str_eq(t->path, mount_path);
+  umount2(mount_path, MNT_DETACH);
+  unlink(mount_path);
+}
+END_TEST
+
+/* How many targets each slot of the cycle has: every namespace on the
+ * machine counts, the test's and any other's. */
+static void slot_loads(unsigned loads[3]) {
   loads[0] = loads[1] = loads[2] = 0;
-  for (size_t i = 0; i < count; i++)
-    if (pids[i] > 0)
-      loads[target_of(pids[i])->slot]++;
+  for (size_t i = 0; i < targets_count(targets); i++)
+    loads[targets_at(targets, i)->slot]++;
+}
+
+static unsigned least(const unsigned loads[3]) {
+  unsigned min = loads[0];
+  for (size_t i = 1; i < 3; i++)
+    min = loads[i] < min ? loads[i] : min;
+  return min;
+}
+
+/* A namespace born now takes a slot that had the fewest targets. */
+static pid_t spawn_and_check_slot(void) {
+  unsigned before[3];
+  slot_loads(before);
+  pid_t pid = spawn_namespace_holder();
+  int refused;
+  targets_discover(targets, own_uts, &refused);
+  targets_sweep(targets);
+  unsigned slot = target_of(pid)->slot;
+  ck_assert_msg(before[slot] == least(before),
+                "slot %u had %u targets; loads %u %u %u", slot, before[slot],
+                before[0], before[1], before[2]);
+  return pid;
 }
 
 /* NetNamespaceInterval's cycle of 3 reads: each namespace in the least
- * loaded slot when first met, so that 7 make 3 + 2 + 2, and the places of
- * those that go are what the next ones take. */
+ * loaded slot when first met, and the places of those that go are what
+ * the next ones take. */
 START_TEST(test_slots_even) {
   targets_free(targets);
   opts.netns_every = 3;
@@ -198,38 +260,29 @@ START_TEST(test_slots_even) {
   ck_assert_ptr_nonnull(targets);
   char err[256];
   ck_assert_int_eq(targets_start(targets, err, sizeof(err)), 0);
-  pid_t pids[9] = {0};
   int refused;
-  for (size_t i = 0; i < 7; i++) {
-    pids[i] = spawn_namespace_holder();
-    targets_discover(targets, own_uts, &refused);
-    targets_sweep(targets);
-  }
+  targets_discover(targets, own_uts, &refused); /* this machine's others */
+  targets_sweep(targets);
+  pid_t pids[9] = {0};
+  for (size_t i = 0; i < 7; i++)
+    pids[i] = spawn_and_check_slot();
   unsigned loads[3];
-  count_slots(pids, 7, loads);
-  ck_assert_uint_eq(loads[0], 3);
-  ck_assert_uint_eq(loads[1], 2);
-  ck_assert_uint_eq(loads[2], 2);
-  /* Two of slot 0 go: two new ones fill slot 0 up again, then 1. */
-  unsigned gone = 0;
+  slot_loads(loads);
+  /* Two of one slot go: it is the least loaded then, and takes the next. */
+  unsigned slot = target_of(pids[0])->slot, gone = 0;
   for (size_t i = 0; i < 7 && gone < 2; i++)
-    if (target_of(pids[i])->slot == 0) {
+    if (target_of(pids[i])->slot == slot) {
       stop_holder(pids[i]);
       pids[i] = 0;
       gone++;
     }
   targets_discover(targets, own_uts, &refused);
   targets_sweep(targets);
-  for (size_t i = 7; i < 9; i++) {
-    pids[i] = spawn_namespace_holder();
-    targets_discover(targets, own_uts, &refused);
-    targets_sweep(targets);
-    ck_assert_uint_eq(target_of(pids[i])->slot, 0);
-  }
-  count_slots(pids, 9, loads);
-  ck_assert_uint_eq(loads[0], 3);
-  ck_assert_uint_eq(loads[1], 2);
-  ck_assert_uint_eq(loads[2], 2);
+  unsigned after[3];
+  slot_loads(after);
+  ck_assert_uint_eq(after[slot], loads[slot] - gone);
+  for (size_t i = 7; i < 9; i++)
+    pids[i] = spawn_and_check_slot();
   for (size_t i = 0; i < 9; i++)
     if (pids[i] > 0)
       stop_holder(pids[i]);
@@ -269,6 +322,7 @@ int main(void) {
   tcase_add_test(tc, test_not_a_network_namespace);
   tcase_add_test(tc, test_discovery_of_a_process_namespace);
   tcase_add_test(tc, test_takes_by_name);
+  tcase_add_test(tc, test_named_by_later_mount);
   tcase_add_test(tc, test_slots_even);
   tcase_add_test(tc, test_due);
   suite_add_tcase(suite, tc);
