@@ -113,6 +113,7 @@ class Namespace:
                          if holder else None)
         self.sockets = []
         self.bound_only = set()  # pool ports of bound-only TCP sockets
+        self.veths = []  # the ends of Scene.veth pairs outside it
 
     def rename(self, name):
         self.name = name
@@ -229,7 +230,24 @@ class Scene:
         h.run(["ip", "link", "add", name, "type", "veth", "peer", "name",
                "ept0", "netns", namespace.netns_arg])
         self.veths.append(name)
+        namespace.veths.append(name)
         return name
+
+    def drop(self, namespace):
+        """Undoes one namespace now, as close() does them all: its sockets
+        closed, its holder stopped, its name deleted.  Its veth ends are
+        left to the kernel, which deletes them when it destroys the
+        namespace (a test may wait for that)."""
+        namespace.close()
+        self.namespaces.remove(namespace)
+        if namespace.holder is not None:
+            namespace.holder.stop()
+            self.holders.remove(namespace.holder)
+        if namespace.name in self.shared:
+            h.delete_shared_namespace(namespace.name)
+            self.shared.remove(namespace.name)
+        for name in namespace.veths:
+            self.veths.remove(name)
 
     def close(self):
         for namespace in self.namespaces:
