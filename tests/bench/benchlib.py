@@ -21,6 +21,10 @@ SKIP_READS = 3
 # The Hostname of every collectd the benchmarks start; other network
 # namespaces are reported under "bench:<name>".
 HOSTNAME = "bench"
+# The plugin's gauge of each read's cost (wall and CPU seconds, plugin and
+# type of this name), dispatched at the end of every read: the filter chain
+# writes it too, and it is not counted as a read of its own.
+READ_COST_TYPE = "ephemeral_port_exporter_read"
 
 
 class BenchError(Exception):
@@ -185,12 +189,13 @@ LoadPlugin csv
   StoreRates false
 </Plugin>
 LoadPlugin match_regex
-# One value per read reaches the csv plugin: it counts the reads.
+# One value per read reaches the csv plugin: it counts the reads (and the
+# plugin's gauge of what each read cost).
 <Chain "PostCache">
   <Rule "count_reads">
     <Match "regex">
       Host "{csv_hosts}"
-      Plugin "^(ephemeral_port_exporter|tcpconns)$"
+      Plugin "^(ephemeral_port_exporter|ephemeral_port_exporter_read|tcpconns)$"
       TypeInstance "^(|ESTABLISHED)$"
     </Match>
     <Target "write">
@@ -248,9 +253,59 @@ LoadPlugin match_regex
         count = 0
         for path in glob.glob(os.path.join(self.dir, "csv", HOSTNAME, "*",
                                            "*")):
+            if os.path.basename(path).startswith(READ_COST_TYPE + "-"):
+                continue  # the read's cost: one more line per read
             with open(path, "rb") as f:
                 count += max(f.read().count(b"\n") - 1, 0)  # minus header
         return count
+
+    def read_costs(self):
+        """The plugin's own gauge of each read, oldest first: (seconds,
+        cpu_seconds) of ephemeral_port_exporter_read, dispatched at the end
+        of every read."""
+        costs = []
+        for path in sorted(glob.glob(os.path.join(
+                self.dir, "csv", HOSTNAME, READ_COST_TYPE,
+                READ_COST_TYPE + "-*"))):
+            with open(path) as f:
+                for line in f.read().splitlines()[1:]:  # minus header
+                    fields = line.split(",")
+                    costs.append((float(fields[1]), float(fields[2])))
+        return costs
+
+    def sample_each_read(self, skip, count, timeout):
+        """The read thread's CPU time of each of COUNT reads after the
+        first SKIP, in ns, one by one: the end of a read is the line of its
+        cost gauge (the plugin dispatches it last); the thread's CPU is
+        sampled when it is still just after, so the difference between two
+        samples is exactly one read. Needs an interval longer than a read.
+        """
+        def settled(target):
+            deadline = time.monotonic() + timeout
+            while len(self.read_costs()) < target:
+                if self.proc.poll() is not None:
+                    raise BenchError("collectd exited: " + self.log_tail())
+                if time.monotonic() > deadline:
+                    raise BenchError("no read %d in %.0f s: %s"
+                                     % (target, timeout, self.log_tail()))
+                time.sleep(0.005)
+            for _ in range(200):
+                time.sleep(0.01)
+                cpu = read_schedstat_ns(self.reader)
+                time.sleep(0.01)
+                if read_schedstat_ns(self.reader) == cpu:
+                    if len(self.read_costs()) != target:
+                        raise BenchError("read %d began before read %d was "
+                                         "sampled: interval too short"
+                                         % (target + 1, target))
+                    return cpu
+            raise BenchError("the read thread is never still after read %d"
+                             % target)
+
+        samples = [settled(skip)]
+        for k in range(skip + 1, skip + count + 1):
+            samples.append(settled(k))
+        return [b - a for a, b in zip(samples, samples[1:])]
 
     def scrape_success(self):
         """{host: [scrape_success values, oldest first]} from the csv."""

@@ -26,6 +26,9 @@ again: the node of the operators' question. One heap driver
 (heap_driver.c) reads with AllNetNamespaces through both phases: at 0
 pods, at COUNT pods and at 0 again in each. The results go to
 RESULT.json; netns_report.py renders them.
+
+With netns_interval set in CONFIG.json (run_bench --netns-interval), the
+same world runs the busy node of netns_node.py instead.
 """
 
 import argparse
@@ -281,6 +284,26 @@ def run_phase(cfg, children, world, heap, idle_rate, name, child_ehash):
     return res
 
 
+def run_phases(cfg, children, world, result):
+    result["idle_rate"] = measure_idle_rate(cfg, children)
+    phases = [("shared", 0)]
+    if cfg.child_ehash:
+        phases.append(("own tables", cfg.child_ehash))
+    # One collector through every phase: what a cycle of pods leaves on its
+    # heap shows as a difference between the phases' "after".
+    heap = None
+    try:
+        if cfg.heap_driver:
+            heap = HeapDriver(cfg, children)
+            heap.measure(2)  # warm-up
+        result["phases"] = [run_phase(cfg, children, world, heap,
+                                      result["idle_rate"], name, value)
+                            for name, value in phases]
+    finally:
+        if heap is not None:
+            heap.stop()
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -305,28 +328,20 @@ def main():
               "heap_reads": cfg.heap_reads,
               "date": datetime.date.today().isoformat(),
               "machine": machine(), "versions": versions(cfg)}
-    world = heap = None
+    world = None
     try:
         world = World(children)
-        result["idle_rate"] = measure_idle_rate(cfg, children)
-        phases = [("shared", 0)]
-        if cfg.child_ehash:
-            phases.append(("own tables", cfg.child_ehash))
-        # One collector through every phase: what a cycle of pods leaves on
-        # its heap shows as a difference between the phases' "after".
-        if cfg.heap_driver:
-            heap = HeapDriver(cfg, children)
-            heap.measure(2)  # warm-up
-        result["phases"] = [run_phase(cfg, children, world, heap,
-                                      result["idle_rate"], name, value)
-                            for name, value in phases]
+        if getattr(cfg, "netns_interval", 0):
+            # The busy node (netns_node.py): rounds of its own.
+            from netns_node import run_node
+            run_node(cfg, children, world, result)
+        else:
+            run_phases(cfg, children, world, result)
     finally:
         # A second Ctrl-C (or run_bench's SIGTERM) must not cut the
         # clean-up short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if heap is not None:
-            heap.stop()
         if world is not None:
             world.close()
         children.stop_all()
