@@ -66,7 +66,7 @@ static int read_own(collector_t *c, char *err, size_t err_size) {
   int rc = scan_read_pool(c->scan, err, err_size);
   if (rc != 0)
     return rc;
-  scan_read_counts(c->scan, c->opts->proc_root);
+  scan_read_counts(c->scan, c->opts->proc_root, c->source != SOURCE_PROC);
   /* Source "netlink" keeps trying at each read: the failure shows as
    * scrape_success 0 until netlink works. */
   if (c->source != SOURCE_PROC && c->own_diag == NULL) {
@@ -190,7 +190,7 @@ static int read_other(collector_t *c, target_t *t, char *err, size_t err_size) {
   sock_diag_t *diag = NULL;
   rc = scan_read_pool(c->scan, err, err_size);
   if (rc == 0)
-    scan_read_counts(c->scan, c->thread_net_root);
+    scan_read_counts(c->scan, c->thread_net_root, c->source != SOURCE_PROC);
   if (rc == 0 && c->source != SOURCE_PROC) {
     diag = sock_diag_open(err, err_size);
     if (diag == NULL)

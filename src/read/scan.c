@@ -47,9 +47,20 @@ int scan_read_pool(scan_t *scan, char *err, size_t err_size) {
   return rc;
 }
 
-void scan_read_counts(scan_t *scan, const char *net_root) {
+/* Whether empty counts could spare any dump of this scan: UDP's always,
+ * TCP's only where the dump would not list bound-only sockets. Where
+ * none could, the counts are not read at all (the default: TCP alone, over
+ * netlink, on Linux 6.8+). */
+static bool counts_can_spare(const scan_t *scan, bool over_netlink) {
+  return scan->opts->measure_udp ||
+         (scan->opts->measure_tcp &&
+          (!over_netlink || !scan->dumps_bound_only));
+}
+
+void scan_read_counts(scan_t *scan, const char *net_root, bool over_netlink) {
   char err[256];
   scan->counts_known =
+      counts_can_spare(scan, over_netlink) &&
       sockstat_read(net_root, &scan->counts, err, sizeof(err)) == 0;
 }
 

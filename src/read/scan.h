@@ -26,10 +26,11 @@ void scan_free(scan_t *scan);
 int scan_read_pool(scan_t *scan, char *err, size_t err_size);
 
 /* Reads the namespace's socket counts (sockstat) under net_root, in the
- * calling thread's namespace: the next scan_tables dumps no protocol whose
- * table they show empty, where that is exact (README: "Empty tables").
- * Counts that cannot be read leave every dump as it was. */
-void scan_read_counts(scan_t *scan, const char *net_root);
+ * calling thread's namespace, when they could spare a dump of the next
+ * scan_tables (over_netlink: whether that reads sock_diag): it dumps no
+ * protocol whose table they show empty, where that is exact (README:
+ * "Kernel facts"). Counts that cannot be read leave every dump as it was. */
+void scan_read_counts(scan_t *scan, const char *net_root, bool over_netlink);
 
 /* Whether sock_diag dumps TCP sockets that are only bound (Linux 6.8+):
  * sockstat does not count them, so then an empty count spares no TCP dump

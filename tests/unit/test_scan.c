@@ -118,7 +118,7 @@ static void scan_with_counts(const char *counts) {
            getenv("FIXTURES_DIR"), counts);
   char err[256] = "";
   ck_assert_int_eq(scan_read_pool(scan, err, sizeof(err)), 0);
-  scan_read_counts(scan, counts_root);
+  scan_read_counts(scan, counts_root, false);
   table_source_t source = {NULL, net_root};
   cgroup_usage_t *const none[2] = {NULL, NULL};
   ck_assert_int_eq(scan_tables(scan, &source, none, err, sizeof(err)), 0);
@@ -182,7 +182,7 @@ START_TEST(test_bound_only_kernel) {
   for (size_t i = 0; i < COUNT(cases); i++) {
     unsigned long before = scan_dumps_spared(scan);
     scan_set_dumps_bound_only(scan, cases[i].dumps);
-    scan_read_counts(scan, counts_root);
+    scan_read_counts(scan, counts_root, cases[i].source->diag != NULL);
     ck_assert_int_eq(scan_tables(scan, cases[i].source, none, err, sizeof(err)),
                      0);
     ck_assert_uint_eq(scan_dumps_spared(scan) - before, cases[i].spared);
