@@ -4,13 +4,17 @@
  *
  * Reads like the plugin with its default options plus AllNetNamespaces true
  * (or, given paths, a NetNamespace for each); --report-nat first adds
- * ReportNat true. Each line "read N" on stdin
+ * ReportNat true; --own reads like the plugin with its default options
+ * alone (its own namespace only). Each line "read N" on stdin
  * makes N reads, then one line on stdout:
  *
- *   inuse=B mmapped=B fds=N targets=N failed=N logged=N cpu_ns=N
+ *   inuse=B mmapped=B arena=B rss_kib=N fds=N targets=N failed=N logged=N
+ *   cpu_ns=N
  *
  * inuse: bytes in use on the heap (mallinfo2: uordblks + hblkhd), after the
- * last read; mmapped: hblkhd of it; fds: descriptors open between reads
+ * last read; mmapped: hblkhd of it; arena: bytes of malloc's arenas, in
+ * use or free, the mmapped chunks left out (mallinfo2: arena); rss_kib: the
+ * process's VmRSS; fds: descriptors open between reads
  * (stdin, stdout and stderr included); targets, failed: readings of the last
  * read and how many of them were not ok; logged: WARNINGs and ERRORs of the
  * N reads (the first few go to stderr); cpu_ns: CPU time (user + system)
@@ -72,15 +76,32 @@ static long open_fds(void) {
   return count - 1;
 }
 
+static long vm_rss_kib(void) {
+  FILE *status = fopen("/proc/self/status", "r");
+  if (status == NULL)
+    return -1;
+  char line[128];
+  long kib = -1;
+  while (fgets(line, sizeof(line), status) != NULL)
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+      break;
+  fclose(status);
+  return kib;
+}
+
 int main(int argc, char **argv) {
   options_t opts;
   options_init(&opts);
   int first = 1;
+  bool own_only = false;
   if (argc > 1 && strcmp(argv[1], "--report-nat") == 0) {
     opts.report_nat = true;
     first = 2;
+  } else if (argc == 2 && strcmp(argv[1], "--own") == 0) {
+    own_only = true;
+    first = 2;
   }
-  if (argc == first)
+  if (argc == first && !own_only)
     opts.all_netns = true;
   for (int i = first; i < argc; i++)
     if (options_add_netns(&opts, argv[i]) != 0) {
@@ -117,10 +138,11 @@ int main(int argc, char **argv) {
     }
     double per_read = (cpu_ns() - start) / (double)reads;
     struct mallinfo2 heap = mallinfo2();
-    printf("inuse=%zu mmapped=%zu fds=%ld targets=%u failed=%u logged=%u "
-           "cpu_ns=%.0f\n",
-           heap.uordblks + heap.hblkhd, heap.hblkhd, open_fds(), count.targets,
-           count.failed, count.logged, per_read);
+    long fds = open_fds();
+    printf("inuse=%zu mmapped=%zu arena=%zu rss_kib=%ld fds=%ld targets=%u "
+           "failed=%u logged=%u cpu_ns=%.0f\n",
+           heap.uordblks + heap.hblkhd, heap.hblkhd, heap.arena, vm_rss_kib(),
+           fds, count.targets, count.failed, count.logged, per_read);
     fflush(stdout);
   }
   collector_free(collector);

@@ -314,6 +314,15 @@ def vm_rss_kib(pid):
     h.fail("no VmRSS for pid %d" % pid)
 
 
+def status_kib(pid, field):
+    """A "kB" field of /proc/PID/status (VmRSS, VmHWM)."""
+    with open("/proc/%d/status" % pid) as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    h.fail("no %s for pid %d" % (field, pid))
+
+
 def descriptor_targets(pid):
     """What each open descriptor of pid refers to (readlink)."""
     directory = "/proc/%d/fd" % pid
