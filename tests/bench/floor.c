@@ -20,6 +20,10 @@
  *    kernel answers it with both families from one walk of its tables.
  * -i asks for tcp_info (INET_DIAG_INFO) of every socket, as the plugin does
  *    in a namespace whose tcp_tw_reuse is 1.
+ * -p MS pauses MS milliseconds between reads, as collectd's interval does
+ *    between the plugin's: the kernel's tables and the caches are then as
+ *    cold as a paced read finds them (back to back they stay warm). The
+ *    pauses take no CPU time.
  *
  * Output, one line: mode=M repeat=R sockets=S cpu_ns_per_read=N (netns:
  * see floor_netns.c) */
@@ -47,7 +51,7 @@ void die(const char *what) {
 static void usage(void) {
   fprintf(stderr, "usage: floor [-n REPEAT] "
                   "[-m filtered|all|listen|listen-only] [-r LOW-HIGH] "
-                  "[-s STATE_MASK] [-1] [-i]\n"
+                  "[-s STATE_MASK] [-1] [-i] [-p PAUSE_MS]\n"
                   "       floor -m netns [-n REPEAT] [-s STATE_MASK] "
                   "NETNS_PATH|. ...\n");
   exit(2);
@@ -138,8 +142,9 @@ int main(int argc, char **argv) {
   long mask = -1;
   int one_pass = 0;
   int tcp_info = 0;
+  long pause_ms = 0;
   int opt;
-  while ((opt = getopt(argc, argv, "n:m:r:s:1i")) != -1) {
+  while ((opt = getopt(argc, argv, "n:m:r:s:1ip:")) != -1) {
     switch (opt) {
     case 'n':
       repeat = strtol(optarg, NULL, 10);
@@ -157,6 +162,11 @@ int main(int argc, char **argv) {
       break;
     case 'i':
       tcp_info = 1;
+      break;
+    case 'p':
+      pause_ms = strtol(optarg, NULL, 10);
+      if (pause_ms < 0 || pause_ms > 60000)
+        usage();
       break;
     case 's':
       mask = strtol(optarg, NULL, 0);
@@ -215,15 +225,18 @@ int main(int argc, char **argv) {
   for (size_t f = 0; f < passes; f++)
     dump(nl, buf.bytes, families[f], &q, seq++);
   double start = cpu_ns();
+  const struct timespec pause = {pause_ms / 1000, (pause_ms % 1000) * 1000000};
   for (long i = 0; i < repeat; i++) {
+    if (pause_ms > 0)
+      nanosleep(&pause, NULL);
     sockets = 0;
     for (size_t f = 0; f < passes; f++)
       sockets += dump(nl, buf.bytes, families[f], &q, seq++);
   }
   double elapsed = cpu_ns() - start;
   mnl_socket_close(nl);
-  printf("mode=%s%s repeat=%ld sockets=%ld cpu_ns_per_read=%.0f\n", mode,
-         one_pass ? "-one-pass" : "", repeat, sockets,
-         elapsed / (double)repeat);
+  printf("mode=%s%s%s repeat=%ld sockets=%ld cpu_ns_per_read=%.0f\n", mode,
+         one_pass ? "-one-pass" : "", pause_ms > 0 ? "-paced" : "", repeat,
+         sockets, elapsed / (double)repeat);
   return 0;
 }

@@ -122,7 +122,7 @@ def bench_size(args, children, sockets, idle_rate, rss_check):
         res["used_ports"] = pipeline_result()
 
         rounds = {"plugin": [], "tcpconns": []}
-        floors = []
+        floors, paced = [], []
         for r in range(args.rounds):
             for kind in ("plugin", "tcpconns"):
                 m = measure_collectd(args, children, kind, plan["interval"],
@@ -137,9 +137,18 @@ def bench_size(args, children, sockets, idle_rate, rss_check):
             res["floor_sockets"] = count
             log("   round %d floor    %8.3f ms/read (%d sockets)" %
                 (r + 1, ns_per / 1e6, count))
+            # The same dump at the plugin's pace: as cold as its read.
+            paced_ns, _ = measure_floor(
+                args, FLOOR_ARGS + ["-p", str(round(plan["interval"] * 1000))],
+                plan["reads"])
+            paced.append(paced_ns)
+            log("   round %d floor, paced %8.3f ms/read" %
+                (r + 1, paced_ns / 1e6))
         res["rounds"] = rounds
         res["floor_rounds"] = floors
         res["floor"] = statistics.median(floors)
+        res["floor_paced_rounds"] = paced
+        res["floor_paced"] = statistics.median(paced)
         for kind in rounds:
             res[kind] = statistics.median(m["reader_ns"] for m in rounds[kind])
             res[kind + "_process"] = statistics.median(

@@ -48,6 +48,14 @@ def render(args, results, idle_rate):
     for key, _, what in FLOOR_VARIANTS:
         lines.append("| %s | %s |" % (what, " | ".join(
             ms(r[key]) for r in results)))
+    lines.append("| the floor, paced as the plugin's reads (`-p`, the "
+                 "collectd interval between dumps): as cold as a read | "
+                 + " | ".join(
+                     ms(r["floor_paced"]) + " (" + " ".join(
+                         ms(f) for f in r["floor_paced_rounds"]) + "), "
+                     "plugin / paced floor %.2f" % (
+                         r["plugin"] / r["floor_paced"])
+                     for r in results) + " |")
     lines.append("| sockets the floor returns / distinct pool ports held | "
                  + " | ".join("{:,} / {:,}".format(r["floor_sockets"],
                                                   r["used_ports"])
