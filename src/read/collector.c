@@ -50,6 +50,7 @@ struct collector {
   int own_uts;
   char thread_net_root[PATH_MAX + 16];
   unsigned reads; /* numbers the reads, for NetNamespaceInterval */
+  bool own_ok;    /* this read of collectd's own namespace worked */
   cost_tally_t cost;
 };
 
@@ -294,6 +295,8 @@ static int read_target(collector_t *c, target_t *t) {
       rc = read_other(c, t, err, sizeof(err));
   }
   note_outcome(c, t, rc, err);
+  if (t->name == NULL)
+    c->own_ok = rc == 0;
   nat_part_note(c->nat, &t->nat, t->name);
   hand_on(c, t, rc == 0);
   return 0;
@@ -342,7 +345,8 @@ static unsigned namespaces_covered(collector_t *c) {
 /* The read's cost to the glue, and the INFO when it was too much. */
 static void tell_cost(collector_t *c) {
   read_cost_t cost = cost_tally_end(&c->cost);
-  if (c->ops.cost != NULL)
+  /* A failed read dispatches scrape_success 0 and nothing else. */
+  if (c->ops.cost != NULL && c->own_ok)
     c->ops.cost(&cost, c->ops.ctx);
   cost_setting_t setting = {
       .read_interval = c->opts->read_interval,

@@ -159,7 +159,7 @@ def udp_only():
             for key in h.ephemeral_series(samples):
                 name, labels = key
                 label_map = dict(labels)
-                if name == h.SCRAPE_SUCCESS:
+                if name == h.SCRAPE_SUCCESS or name in h.READ_COST:
                     continue
                 if name in h.POOL_METRICS and \
                         label_map.get("ephemeral_ports") == "udp":

@@ -162,7 +162,8 @@ def own_series_keys():
         return (name, tuple(sorted(labels.items())))
     destination = {"ephemeral_ports_destination": "127.0.0.1:%d"
                    % SERVER_PORT, "type": "127.0.0.1"}
-    return ({key(name) for name in h.POOL_METRICS + (h.SCRAPE_SUCCESS,)}
+    return ({key(name) for name in h.POOL_METRICS + (h.SCRAPE_SUCCESS,)
+             + h.READ_COST}
             | {key(h.OPEN_PORTS, instance_open=str(port))
                for port in (SERVER_PORT, h.PROMETHEUS_PORT)}
             | {key(name, **destination)
