@@ -3,7 +3,7 @@ destinations, states, other namespaces' hosts, cgroups and NAT keys; and
 the names and values the plugin's rules give them.
 """
 
-from .base import HOSTNAME, check, check_equal
+from .base import HOSTNAME, check, check_equal, log
 from .prometheus import SCRAPE_SUCCESS, value_of
 from .collectd import plugin_log_lines
 from .ss import ss_tcp
@@ -18,7 +18,8 @@ __all__ = ["POOL_METRICS", "OPEN_PORTS", "open_port_values", "format_ratio",
            "collectd_escape", "cgroup_instances", "cgroup_values",
            "NAT_METRICS", "CONNTRACK_COUNTERS", "nat_destination_label",
            "nat_samples", "nat_values", "expected_nat_values",
-           "nat_part_samples", "READ_COST", "check_read_cost"]
+           "nat_part_samples", "READ_COST", "check_read_cost",
+           "check_read_cost_points"]
 
 
 POOL_METRICS = ("collectd_ephemeral_ports_used",
@@ -316,3 +317,21 @@ def check_read_cost(view, what):
     check(0 < seconds < 10, "%s: read seconds %r" % (what, seconds))
     check(0 < cpu <= seconds + 0.001,
           "%s: read CPU seconds %r for %r s" % (what, cpu, seconds))
+
+
+def check_read_cost_points(seconds, cpu, what):
+    """The read-cost points a receiver stored, {time: value} of seconds and
+    of cpu_seconds: at least one read with both, each as check_read_cost
+    wants it."""
+    both = sorted(set(seconds) & set(cpu))
+    check(both, "%s: no read with both cost points: seconds %r, cpu_seconds "
+          "%r" % (what, seconds, cpu))
+    for stamp in both:
+        check(0 < seconds[stamp] < 10 and
+              0 < cpu[stamp] <= seconds[stamp] + 0.001,
+              "%s: read cost at %s: %r s, CPU %r s"
+              % (what, stamp, seconds[stamp], cpu[stamp]))
+    log("%s read cost: %d reads, wall-clock %.6f - %.6f s, CPU %.6f - %.6f s"
+        % (what, len(both), min(seconds[s] for s in both),
+           max(seconds[s] for s in both), min(cpu[s] for s in both),
+           max(cpu[s] for s in both)))

@@ -229,18 +229,7 @@ def check_read_cost(whisper, whisper_dir, since):
                                 READ_COST_PATHS["seconds"], since))
     cpu = dict(points_since(whisper, whisper_dir,
                             READ_COST_PATHS["cpu_seconds"], since))
-    both = sorted(set(seconds) & set(cpu))
-    h.check(both, "no read with both cost points since %.0f: seconds %r, "
-            "cpu_seconds %r" % (since, seconds, cpu))
-    for stamp in both:
-        h.check(0 < seconds[stamp] < 10 and
-                0 < cpu[stamp] <= seconds[stamp] + 0.001,
-                "read cost at %d: %r s, CPU %r s"
-                % (stamp, seconds[stamp], cpu[stamp]))
-    h.log("read cost: %d reads, wall-clock %.6f - %.6f s, CPU %.6f - %.6f s"
-          % (len(both), min(seconds[s] for s in both),
-             max(seconds[s] for s in both), min(cpu[s] for s in both),
-             max(cpu[s] for s in both)))
+    h.check_read_cost_points(seconds, cpu, "Graphite")
 
 
 def graphite_escape(text):

@@ -306,17 +306,7 @@ def check_read_cost(since_ns):
                 points[READ_COST[series["name"]]][record["time"]] = \
                     record["value"]
     seconds, cpu = points["seconds"], points["cpu_seconds"]
-    both = sorted(set(seconds) & set(cpu))
-    h.check(both, "no read with both cost points: %r" % points)
-    for stamp in both:
-        h.check(0 < seconds[stamp] < 10 and
-                0 < cpu[stamp] <= seconds[stamp] + 0.001,
-                "read cost at %d: %r s, CPU %r s"
-                % (stamp, seconds[stamp], cpu[stamp]))
-    h.log("read cost: %d reads, wall-clock %.6f - %.6f s, CPU %.6f - %.6f s"
-          % (len(both), min(seconds[s] for s in both),
-             max(seconds[s] for s in both), min(cpu[s] for s in both),
-             max(cpu[s] for s in both)))
+    h.check_read_cost_points(seconds, cpu, "InfluxDB")
 
 
 # The README's example: the TCP pool (no instance tag) per host.
