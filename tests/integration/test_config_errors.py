@@ -31,6 +31,7 @@ namespace's name serves exactly the plain host and that one; IgnoreSelected
 without NetNamespaceName starts too.
 """
 
+import contextlib
 import os
 import re
 import sys
@@ -97,7 +98,11 @@ def error_lines(collectd):
     return from_log + from_output
 
 
-def check_bad_config(options, option_name, value):
+@contextlib.contextmanager
+def refused_at_start(options):
+    """Runs collectd with these plugin options to its exit, which must be
+    status 1 within EXIT_TIMEOUT_S; yields it and what it ran, for the
+    caller's checks of its lines. On a failure, its diagnostics."""
     what = "config %r" % options
     with h.TempDir() as tmp:
         collectd = h.Collectd(tmp, h.plugin_block(options))
@@ -107,29 +112,40 @@ def check_bad_config(options, option_name, value):
                     "%s: collectd still running after %d s"
                     % (what, EXIT_TIMEOUT_S))
             h.check_equal(status, 1, "%s: exit status" % what)
-            naming = [line for line in error_lines(collectd)
-                      if option_name in line and
-                      (value is None or mentions_value(line, value))]
-            h.check(naming, "%s: no ERROR line names %s%s"
-                    % (what, option_name,
-                       "" if value is None else " and %r" % value))
-            h.log("%s -> exit 1: %s" % (what, naming[0].strip()))
+            yield collectd, what
         except h.TestFailure:
             print(collectd.diagnostics(), flush=True)
             raise
 
 
-def check_bad_configs(configs):
+def check_bad_config(options, option_name, value):
+    with refused_at_start(options) as (collectd, what):
+        naming = [line for line in error_lines(collectd)
+                  if option_name in line and
+                  (value is None or mentions_value(line, value))]
+        h.check(naming, "%s: no ERROR line names %s%s"
+                % (what, option_name,
+                   "" if value is None else " and %r" % value))
+        h.log("%s -> exit 1: %s" % (what, naming[0].strip()))
+
+
+def check_each(cases, check):
+    """check(*case) for every case, then one failure naming those that
+    failed."""
     failures = []
-    for options, option_name, value in configs:
+    for case in cases:
         try:
-            check_bad_config(options, option_name, value)
+            check(*case)
         except h.TestFailure as failure:
             h.log("FAIL: %s" % failure)
             failures.append(str(failure))
     if failures:
         h.fail("%d of %d bad configs not rejected as specified:\n  %s"
-               % (len(failures), len(configs), "\n  ".join(failures)))
+               % (len(failures), len(cases), "\n  ".join(failures)))
+
+
+def check_bad_configs(configs):
+    check_each(configs, check_bad_config)
 
 
 def bad_configs():
@@ -277,39 +293,18 @@ LOG_PREFIX_RE = re.compile(r"^\[[^\]]*\] \[error\] ")
 def check_exact_error(options, message):
     """collectd exits 1 at start, says the config failed, and the plugin
     logs exactly one ERROR, "ephemeral_ports plugin: " + message."""
-    what = "config %r" % options
-    with h.TempDir() as tmp:
-        collectd = h.Collectd(tmp, h.plugin_block(options))
-        status = collectd.run_to_exit(EXIT_TIMEOUT_S)
-        try:
-            h.check(status is not None,
-                    "%s: collectd still running after %d s"
-                    % (what, EXIT_TIMEOUT_S))
-            h.check_equal(status, 1, "%s: exit status" % what)
-            h.check("Parsing the config file failed" in collectd.output_text(),
-                    "%s: collectd did not say the config failed" % what)
-            lines = [LOG_PREFIX_RE.sub("", line) for line in
-                     h.plugin_log_lines(collectd.log_lines(), "error")]
-            h.check_equal(lines, ["ephemeral_ports plugin: " + message],
-                          "%s: the plugin's ERROR lines" % what)
-            h.log("%s -> exit 1: %s" % (what, lines[0]))
-        except h.TestFailure:
-            print(collectd.diagnostics(), flush=True)
-            raise
+    with refused_at_start(options) as (collectd, what):
+        h.check("Parsing the config file failed" in collectd.output_text(),
+                "%s: collectd did not say the config failed" % what)
+        lines = [LOG_PREFIX_RE.sub("", line) for line in
+                 h.plugin_log_lines(collectd.log_lines(), "error")]
+        h.check_equal(lines, ["ephemeral_ports plugin: " + message],
+                      "%s: the plugin's ERROR lines" % what)
+        h.log("%s -> exit 1: %s" % (what, lines[0]))
 
 
 def netns_names():
-    failures = []
-    for options, message in BAD_NETNS_NAME_CONFIGS:
-        try:
-            check_exact_error(options, message)
-        except h.TestFailure as failure:
-            h.log("FAIL: %s" % failure)
-            failures.append(str(failure))
-    if failures:
-        h.fail("%d of %d bad configs not rejected as specified:\n  %s"
-               % (len(failures), len(BAD_NETNS_NAME_CONFIGS),
-                  "\n  ".join(failures)))
+    check_each(BAD_NETNS_NAME_CONFIGS, check_exact_error)
     # One namespace besides collectd's is surely there to be found.
     name = h.shared_namespace_name("names")
     h.create_shared_namespace(name, (41000, 41009))
@@ -376,8 +371,7 @@ def netns_interval():
     """Bad values are refused exactly; good ones start collectd and say,
     at Interval 1, the interval that applies when it is not the one
     written."""
-    for options, message in BAD_NETNS_INTERVAL_CONFIGS:
-        check_exact_error(options, message)
+    check_each(BAD_NETNS_INTERVAL_CONFIGS, check_exact_error)
     for value, severity, said in (
             ("2.5", "info", "NetNamespaceInterval 2.5: other network "
              "namespaces are read every 3 reads, every 3 s"),
