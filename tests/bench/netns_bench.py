@@ -261,17 +261,7 @@ def run_phase(cfg, children, world, heap, idle_rate, name, child_ehash):
     try:
         if heap:
             res["heap_before"] = heap.measure(cfg.heap_reads)
-        old = world.child_ehash()
-        res["child_ehash_before"] = old
-        world.set_child_ehash(child_ehash)
-        started = time.monotonic()
-        try:
-            world.add_pods(cfg.netns_count, cfg.loadgen, cfg.netns_sockets)
-        finally:
-            world.set_child_ehash(old)  # only pod creation reads it
-        res["create_s"] = time.monotonic() - started
-        res["pod_ehash_entries"] = world.pods[0].ehash_entries()
-        world.top_up(cfg.processes - 1)  # collectd is the last one
+        world.populate(cfg, child_ehash, res)
         if heap:
             res["heap_pods"] = heap.measure(cfg.heap_reads)
         measure_rounds(cfg, children, world, heap, idle_rate, res)

@@ -117,17 +117,7 @@ def run_phase(cfg, children, world, name, child_ehash, with_interval):
                                                    cfg.netns_sockets))
     res = {"name": name, "child_ehash": child_ehash}
     try:
-        old = world.child_ehash()
-        res["child_ehash_before"] = old
-        world.set_child_ehash(child_ehash)
-        started = time.monotonic()
-        try:
-            world.add_pods(cfg.netns_count, cfg.loadgen, cfg.netns_sockets)
-        finally:
-            world.set_child_ehash(old)  # only pod creation reads it
-        res["create_s"] = time.monotonic() - started
-        res["pod_ehash_entries"] = world.pods[0].ehash_entries()
-        world.top_up(cfg.processes - 1)  # collectd is the last one
+        world.populate(cfg, child_ehash, res)
         res["processes"] = world.processes() + 1
         estimate = run_floor(cfg, ["."] + [p.path for p in world.pods], 1)
         repeat = max(2, min(20, int(3e9 / estimate["cpu_ns_all_per_read"])))

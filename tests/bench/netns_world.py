@@ -20,6 +20,7 @@ namespaces (`unshare --pid --mount --net --fork --mount-proc`). So:
 
 import os
 import subprocess
+import time
 
 from benchlib import BenchError, log, setns_fd
 
@@ -136,6 +137,23 @@ class World:
             self.pods.append(pod)
             pod.create(loadgen, sockets)
         log("   %d pods with %d sockets each" % (count, sockets))
+
+    def populate(self, cfg, child_ehash, res):
+        """A phase's world: cfg.netns_count pods of cfg.netns_sockets made
+        under tcp_child_ehash_entries child_ehash (restored after: only
+        pod creation reads it), then sleepers up to cfg.processes with
+        collectd; what it took goes into res."""
+        old = self.child_ehash()
+        res["child_ehash_before"] = old
+        self.set_child_ehash(child_ehash)
+        started = time.monotonic()
+        try:
+            self.add_pods(cfg.netns_count, cfg.loadgen, cfg.netns_sockets)
+        finally:
+            self.set_child_ehash(old)
+        res["create_s"] = time.monotonic() - started
+        res["pod_ehash_entries"] = self.pods[0].ehash_entries()
+        self.top_up(cfg.processes - 1)  # collectd is the last one
 
     def remove_pods(self, keep=0):
         """All pods but the first KEEP go."""
