@@ -65,6 +65,15 @@ def watch_reads(collectd, fault, count):
         time.sleep(0.1)
 
 
+def check_every_reading(collectd, scene, options, what):
+    """The first read after now: every namespace's series exactly what ss
+    inside it says."""
+    samples = h.wait_for_fresh_hosts(
+        collectd, [ns.host for ns in scene.namespaces], time.time())
+    for ns in scene.namespaces:
+        check_reading(samples, ns, options, what)
+
+
 def scenario():
     options = Options(udp=True)
     scene = Scene()
@@ -79,11 +88,7 @@ def scenario():
             with h.Collectd(tmp, block, interval=INTERVAL,
                             extra_env=fault.env()) as collectd:
                 collectd.start_and_wait_ready()
-                built = time.time()
-                samples = h.wait_for_fresh_hosts(
-                    collectd, [ns.host for ns in scene.namespaces], built)
-                for ns in scene.namespaces:
-                    check_reading(samples, ns, options, "no UDP socket")
+                check_every_reading(collectd, scene, options, "no UDP socket")
                 reads = watch_reads(collectd, fault, READS)
                 h.check_equal([g.count("request_udp") for g in reads],
                               [0] * READS, "UDP requests per read")
@@ -92,18 +97,10 @@ def scenario():
                               "requests per read")
 
                 b.build(lambda ns: ns.bind_only(41101))
-                built = time.time()
-                samples = h.wait_for_fresh_hosts(
-                    collectd, [ns.host for ns in scene.namespaces], built)
-                for ns in scene.namespaces:
-                    check_reading(samples, ns, options, "bound-only in B")
+                check_every_reading(collectd, scene, options, "bound-only in B")
 
                 b.build(lambda ns: ns.udp(UDP_PORT))
-                built = time.time()
-                samples = h.wait_for_fresh_hosts(
-                    collectd, [ns.host for ns in scene.namespaces], built)
-                for ns in scene.namespaces:
-                    check_reading(samples, ns, options, "UDP socket in B")
+                check_every_reading(collectd, scene, options, "UDP socket in B")
                 reads = watch_reads(collectd, fault, READS)
                 h.check_equal([g.count("request_udp") for g in reads],
                               [UDP_QUERIES] * READS,
