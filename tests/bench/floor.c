@@ -43,11 +43,6 @@
 
 #define ALL_STATES 0x3ffeu /* 1 (ESTABLISHED) .. 13 (BOUND_INACTIVE) */
 
-void die(const char *what) {
-  fprintf(stderr, "floor: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
 static void usage(void) {
   fprintf(stderr, "usage: floor [-n REPEAT] "
                   "[-m filtered|all|listen|listen-only] [-r LOW-HIGH] "
@@ -112,27 +107,6 @@ long dump(struct mnl_socket *nl, char *buf, int family, const query_t *q,
     if (rc == MNL_CB_STOP)
       return sockets;
   }
-}
-
-double cpu_ns(void) {
-  struct timespec ts;
-  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
-    die("clock_gettime");
-  return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-void read_range(uint16_t *low, uint16_t *high) {
-  FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-  unsigned a, b;
-  if (f == NULL)
-    die("ip_local_port_range");
-  if (fscanf(f, "%u %u", &a, &b) != 2 || a > b || b > 65535) {
-    fprintf(stderr, "floor: cannot parse ip_local_port_range\n");
-    exit(1);
-  }
-  fclose(f);
-  *low = (uint16_t)a;
-  *high = (uint16_t)b;
 }
 
 int main(int argc, char **argv) {
