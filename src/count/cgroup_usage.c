@@ -60,6 +60,7 @@ void cgroup_usage_free(cgroup_usage_t *usage) {
 
 void cgroup_usage_clear(cgroup_usage_t *usage) {
   usage->count = 0;
+  usage->has_last = false;
   usage->pairs_count = 0;
   if (++usage->generation == 0) {
     /* After 2^32 reads an old entry could look current again. */
@@ -163,6 +164,8 @@ static int grow_pairs(cgroup_usage_t *usage) {
 
 /* The index of id's group in this read, created if need be; -ENOMEM. */
 static long group_index(cgroup_usage_t *usage, uint64_t id) {
+  if (usage->has_last && usage->last_id == id)
+    return (long)usage->last_index;
   if (usage->slots_capacity > 0) {
     struct cgroup_usage_slot *slot =
         find_slot(usage->slots, usage->slots_capacity, usage->generation, id);
@@ -207,6 +210,9 @@ int cgroup_usage_add(cgroup_usage_t *usage, uint64_t id, uint16_t port) {
   long index = group_index(usage, id);
   if (index < 0)
     return (int)index;
+  usage->last_id = id;
+  usage->last_index = (size_t)index;
+  usage->has_last = true;
   uint32_t *owner = &usage->ports[port];
   uint32_t generation = (uint32_t)usage->port_generation << 16;
   if ((*owner & 0xffff0000u) != generation && (size_t)index < PORT_GROUPS) {

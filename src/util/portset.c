@@ -14,10 +14,6 @@ void portset_clear(portset_t *set) {
   memset(set->words, 0, sizeof(set->words));
 }
 
-void portset_add(portset_t *set, uint16_t port) {
-  set->words[port >> 6] |= UINT64_C(1) << (port & 63);
-}
-
 void portset_add_range(portset_t *set, uint16_t first, uint16_t last) {
   if (first > last)
     return;
@@ -31,10 +27,6 @@ void portset_add_range(portset_t *set, uint16_t first, uint16_t last) {
   for (unsigned w = first_word + 1; w < last_word; w++)
     set->words[w] = ~UINT64_C(0);
   set->words[last_word] |= mask_to(last & 63);
-}
-
-bool portset_has(const portset_t *set, uint16_t port) {
-  return (set->words[port >> 6] >> (port & 63)) & 1;
 }
 
 unsigned portset_count_range(const portset_t *set, uint16_t first,

@@ -14,9 +14,16 @@ typedef struct {
 } portset_t;
 
 void portset_clear(portset_t *set);
-void portset_add(portset_t *set, uint16_t port);
 void portset_add_range(portset_t *set, uint16_t first, uint16_t last);
-bool portset_has(const portset_t *set, uint16_t port);
+
+/* Inline: a read adds and tests ports once or more per socket. */
+static inline void portset_add(portset_t *set, uint16_t port) {
+  set->words[port >> 6] |= UINT64_C(1) << (port & 63);
+}
+
+static inline bool portset_has(const portset_t *set, uint16_t port) {
+  return (set->words[port >> 6] >> (port & 63)) & 1;
+}
 
 /* Number of ports of set within first..last (inclusive). */
 unsigned portset_count_range(const portset_t *set, uint16_t first,
