@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,26 +38,38 @@ static bool is_v4_mapped(const uint8_t addr[16]) {
   return memcmp(addr, prefix, sizeof(prefix)) == 0;
 }
 
+/* The fields before the addresses, written as one word: hash_key reads
+ * them as one, and a read of several smaller writes still in the store
+ * buffer waits for them to reach the cache. */
+typedef struct {
+  uint16_t remote_port;
+  uint8_t family;
+  uint8_t protocol;
+} key_head_t;
+
+_Static_assert(offsetof(destination_key_t, local_addr) == sizeof(key_head_t),
+               "key_head_t is destination_key_t's head");
+
 /* An IPv6 socket to ::ffff:a.b.c.d shares the kernel's IPv4 4-tuple space,
  * so it is keyed as the IPv4 destination it is. */
 void destination_key_of(const inet_socket_t *sock, destination_key_t *key) {
   memset(key, 0, sizeof(*key));
-  key->remote_port = sock->remote_port;
-  if (sock->family == AF_INET6 && is_v4_mapped(sock->remote_addr) &&
-      is_v4_mapped(sock->local_addr)) {
-    key->family = AF_INET;
-    memcpy(key->local_addr, sock->local_addr + 12, 4);
-    memcpy(key->remote_addr, sock->remote_addr + 12, 4);
-    return;
+  const uint8_t *local = sock->local_addr;
+  const uint8_t *remote = sock->remote_addr;
+  key_head_t head = {sock->remote_port, sock->family, 0};
+  if (sock->family == AF_INET6 && is_v4_mapped(remote) && is_v4_mapped(local)) {
+    head.family = AF_INET;
+    local += 12;
+    remote += 12;
   }
-  key->family = sock->family;
+  memcpy(key, &head, sizeof(head));
   /* Constant sizes: a copy of a variable length is a loop. */
-  if (sock->family == AF_INET) {
-    memcpy(key->local_addr, sock->local_addr, 4);
-    memcpy(key->remote_addr, sock->remote_addr, 4);
+  if (head.family == AF_INET) {
+    memcpy(key->local_addr, local, 4);
+    memcpy(key->remote_addr, remote, 4);
   } else {
-    memcpy(key->local_addr, sock->local_addr, 16);
-    memcpy(key->remote_addr, sock->remote_addr, 16);
+    memcpy(key->local_addr, local, 16);
+    memcpy(key->remote_addr, remote, 16);
   }
 }
 

@@ -49,7 +49,7 @@ typedef struct {
  * cgroup id is not 8 bytes or tcp_info too short to hold its options. */
 static int parse_attributes(const struct nlmsghdr *nlh,
                             socket_attributes_t *attrs) {
-  const char *payload = mnl_nlmsg_get_payload(nlh);
+  const char *payload = NLMSG_DATA(nlh);
   size_t len = nlh->nlmsg_len - NLMSG_HDRLEN;
   size_t pos = NLMSG_ALIGN(sizeof(struct inet_diag_msg));
   while (pos < len) {
@@ -88,7 +88,8 @@ static int socket_message(const struct nlmsghdr *nlh, bool visit, void *ctx) {
     return 0;
   if (nlh->nlmsg_len - NLMSG_HDRLEN < sizeof(struct inet_diag_msg))
     return -EBADMSG;
-  const struct inet_diag_msg *msg = mnl_nlmsg_get_payload(nlh);
+  /* NLMSG_DATA, not libmnl's function: a call per socket. */
+  const struct inet_diag_msg *msg = NLMSG_DATA(nlh);
   size_t addr_len;
   if (msg->idiag_family == AF_INET)
     addr_len = 4;
@@ -114,8 +115,14 @@ static int socket_message(const struct nlmsghdr *nlh, bool visit, void *ctx) {
       .bound_if = msg->id.idiag_if,
       .timestamps = attrs.timestamps,
   };
-  memcpy(sock.local_addr, msg->id.idiag_src, addr_len);
-  memcpy(sock.remote_addr, msg->id.idiag_dst, addr_len);
+  /* Constant sizes: a copy of a variable length is a loop. */
+  if (addr_len == 4) {
+    memcpy(sock.local_addr, msg->id.idiag_src, 4);
+    memcpy(sock.remote_addr, msg->id.idiag_dst, 4);
+  } else {
+    memcpy(sock.local_addr, msg->id.idiag_src, 16);
+    memcpy(sock.remote_addr, msg->id.idiag_dst, 16);
+  }
   return sw->visit(&sock, sw->ctx);
 }
 
