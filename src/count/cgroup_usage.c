@@ -54,6 +54,7 @@ void cgroup_usage_free(cgroup_usage_t *usage) {
   free(usage->slots);
   free(usage->pairs);
   port_table_free(usage->ports);
+  free(usage->claimed);
   free(usage->held);
   cgroup_usage_init(usage);
 }
@@ -61,6 +62,8 @@ void cgroup_usage_free(cgroup_usage_t *usage) {
 void cgroup_usage_clear(cgroup_usage_t *usage) {
   usage->count = 0;
   usage->has_last = false;
+  if (usage->claimed != NULL)
+    portset_clear(usage->claimed);
   usage->pairs_count = 0;
   if (++usage->generation == 0) {
     /* After 2^32 reads an old entry could look current again. */
@@ -201,6 +204,9 @@ static int add_pair(cgroup_usage_t *usage, size_t group, uint16_t port) {
 }
 
 int cgroup_usage_add(cgroup_usage_t *usage, uint64_t id, uint16_t port) {
+  if (usage->claimed == NULL &&
+      (usage->claimed = calloc(1, sizeof(portset_t))) == NULL)
+    return -ENOMEM;
   if (usage->ports == NULL) {
     /* Fresh zero pages: only the pages of ports in use are ever touched. */
     usage->ports = port_table_new();
@@ -217,6 +223,7 @@ int cgroup_usage_add(cgroup_usage_t *usage, uint64_t id, uint16_t port) {
   uint32_t generation = (uint32_t)usage->port_generation << 16;
   if ((*owner & 0xffff0000u) != generation && (size_t)index < PORT_GROUPS) {
     *owner = generation | (uint32_t)index;
+    portset_add(usage->claimed, port);
     usage->groups[index].ports++;
     return 0;
   }
@@ -274,12 +281,14 @@ int cgroup_usage_fold(cgroup_usage_t *usage, const uint64_t *ids, size_t n,
 
   portset_t *held = usage->held;
   portset_clear(held);
-  uint32_t generation = (uint32_t)usage->port_generation << 16;
-  for (size_t port = 0; port < PORTSET_PORTS; port++) {
-    uint32_t owner = usage->ports[port];
-    if ((owner & 0xffff0000u) == generation &&
-        moves_into(usage, owner & 0xffffu, (size_t)target))
-      portset_add(held, (uint16_t)port);
+  /* The claimed ports only: a few hundred where the table has 65,536. */
+  for (size_t w = 0; w < PORTSET_WORDS; w++) {
+    for (uint64_t bits = usage->claimed->words[w]; bits != 0;
+         bits &= bits - 1) {
+      size_t port = w * 64 + (size_t)__builtin_ctzll(bits);
+      if (moves_into(usage, usage->ports[port] & 0xffffu, (size_t)target))
+        portset_add(held, (uint16_t)port);
+    }
   }
   for (size_t i = 0; i < usage->pairs_capacity; i++) {
     const struct cgroup_usage_pair *pair = &usage->pairs[i];

@@ -39,9 +39,10 @@ typedef struct {
   struct cgroup_usage_pair *pairs; /* (group, port) beyond ports' owner */
   size_t pairs_capacity;           /* a power of two, or 0 */
   size_t pairs_count;
-  uint32_t *ports;   /* per port: owning group and port generation */
-  uint64_t last_id;  /* the group of the last add, when has_last: a dump's */
-  size_t last_index; /* sockets of one group often come in runs */
+  uint32_t *ports;    /* per port: owning group and port generation */
+  portset_t *claimed; /* the ports with an owner entry of this read */
+  uint64_t last_id;   /* the group of the last add, when has_last: a dump's */
+  size_t last_index;  /* sockets of one group often come in runs */
   bool has_last;
   portset_t *held; /* cgroup_usage_fold's union */
   uint32_t generation;
