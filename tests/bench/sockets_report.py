@@ -3,8 +3,10 @@
 import datetime
 
 from benchlib import machine, ms, versions
-from sockets_bench import (DESTINATIONS, EXTRA_LISTENERS, FLOOR_VARIANTS,
-                           OPEN_PORT_QUERY, PIPELINE, PORT_RANGE, TARGETS)
+from sockets_bench import (EVERY_SIZE_TARGETS,
+                           EVERY_SIZE_UP_TO, EXTRA_LISTENERS, FLOOR_VARIANTS,
+                           OPEN_PORT_QUERY, PIPELINE, PORT_RANGE, TARGETS,
+                           destinations_for)
 
 
 def render(args, results, idle_rate):
@@ -62,7 +64,31 @@ def render(args, results, idle_rate):
                               for r in results) + " |")
     listen = "\n".join(lines)
 
+    lines = ["| sockets | returned by the dump | (plugin - floor) per "
+             "returned socket | (plugin - paced floor) per returned socket "
+             "| replay: parse | replay: parse + count |", "|" + "---:|" * 6]
+    for r in results:
+        per = r["floor_sockets"] or 1
+        lines.append("| {:,} | {:,} | {:.0f} ns | {:.0f} ns | {} | {} |".format(
+            r["sockets"], r["floor_sockets"],
+            (r["plugin"] - r["floor"]) / per,
+            (r["plugin"] - r["floor_paced"]) / per,
+            "%.1f ns" % r["replay_parse_ns"] if "replay_parse_ns" in r
+            else "-",
+            "%.1f ns" % r["replay_count_ns"] if "replay_count_ns" in r
+            else "-"))
+    own = "\n".join(lines)
+
     targets = []
+    sized = [r for r in results if r["sockets"] <= EVERY_SIZE_UP_TO]
+    for name, den, limit in EVERY_SIZE_TARGETS:
+        if not sized:
+            break
+        ratios = [r["plugin"] / r[den] for r in sized]
+        targets.append(("%s at %s sockets" % (name, " / ".join(
+            format(r["sockets"], ",") for r in sized)),
+            " / ".join("%.2f" % x for x in ratios),
+            max(ratios) <= limit))
     for name, num, den, limit in TARGETS:
         ratio = big[num] / big[den]
         targets.append((name, "%.2f (%s / %s ms)" % (
@@ -90,7 +116,7 @@ def render(args, results, idle_rate):
         lines.append("| %s | %s | %s |" % (name, figure,
                                             "PASS" if ok else "MISS"))
     target_table = "\n".join(lines)
-    return table, detail, listen, target_table, dispatch_ns, rss
+    return table, detail, listen, own, target_table, dispatch_ns, rss
 
 
 DOC = """# Benchmarks
@@ -144,6 +170,15 @@ sockets, 100 listeners; a difference below zero is noise and counts as
 0).
 
 {rss_text}
+
+The plugin's own share: what its read costs beyond the floor, per socket
+the dump returns, against the floor back to back and paced as the reads;
+and `tests/bench/replay`, the plugin's own code alone on the same dump
+captured once (parse: the netlink walk and each socket's fields; count:
+port sets, destination and cgroup tables as a read fills them; CPU ns per
+socket, the datagrams copied fresh into the receive buffer first):
+
+{own}
 
 ## Where the time goes
 
@@ -215,6 +250,15 @@ bound-only ports, stays near {vs_tcpconns:.2f} x tcpconns rather than 0.75.
 """
 
 
+def destinations_text(sizes):
+    """How many destinations the load had: one number, or one per size."""
+    counts = [destinations_for(n) for n in sizes]
+    if len(set(counts)) == 1:
+        return str(counts[0])
+    return "%s (at %s sockets)" % (" / ".join(str(c) for c in counts),
+                                   " / ".join(format(n, ",") for n in sizes))
+
+
 def big_result(results, key):
     """A figure of the largest socket count."""
     return max(results, key=lambda r: r["sockets"])[key]
@@ -222,7 +266,7 @@ def big_result(results, key):
 
 def sockets_part(args, results, idle_rate, elapsed):
     """The document up to the namespace part; prints its tables."""
-    table, detail, listen, targets, dispatch_ns, rss = render(
+    table, detail, listen, own, targets, dispatch_ns, rss = render(
         args, results, idle_rate)
     info = machine()
     collectd_version, git = versions(args)
@@ -239,9 +283,11 @@ def sockets_part(args, results, idle_rate, elapsed):
         date=datetime.date.today().isoformat(), cpu=info["cpu"],
         cores=info["cores"], kernel=info["kernel"],
         collectd=collectd_version, git=git, lo=PORT_RANGE[0],
-        hi=PORT_RANGE[1], dests=DESTINATIONS, extra=EXTRA_LISTENERS,
+        hi=PORT_RANGE[1],
+        dests=destinations_text(args.sizes), extra=EXTRA_LISTENERS,
         minutes=elapsed / 60, table=table, rounds=args.rounds,
         targets=targets, idle=idle_rate / 1e6, detail=detail, listen=listen,
+        own=own,
         dispatch=ms(dispatch_ns), small=min(args.sizes),
         open_query=next(w for k, _, w in FLOOR_VARIANTS
                         if k == OPEN_PORT_QUERY),
@@ -262,6 +308,8 @@ def sockets_part(args, results, idle_rate, elapsed):
     print(detail)
     print()
     print(listen)
+    print()
+    print(own)
     print()
     print(rss_text)
     return doc
