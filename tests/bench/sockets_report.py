@@ -69,7 +69,7 @@ def render(args, results, idle_rate):
              "| replay: parse | replay: parse + count |", "|" + "---:|" * 6]
     for r in results:
         per = r["floor_sockets"] or 1
-        lines.append("| {:,} | {:,} | {:.0f} ns | {:.0f} ns | {} | {} |".format(
+        lines.append("| {:,} | {:,} | {:,.0f} ns | {:,.0f} ns | {} | {} |".format(
             r["sockets"], r["floor_sockets"],
             (r["plugin"] - r["floor"]) / per,
             (r["plugin"] - r["floor_paced"]) / per,
