@@ -5,13 +5,16 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define INITIAL_CAPACITY 64
-/* A port's owner entry: the port generation in the high half, the owning
- * group's index in the low half. Groups from this index on are counted
- * through the pairs alone. */
-#define PORT_GROUPS 0xffffu
+/* A port's owner entry: the index of the first group that added it in this
+ * read (valid where the port is in claimed). Groups from OWNER_GROUPS on
+ * are counted through the pairs alone, and a port first added by one of
+ * them has the entry NO_OWNER. One byte an entry keeps the table at 64
+ * KiB: it is probed once per socket while the kernel's walk streams
+ * through the cache, and its 32-bit predecessor (256 KiB) missed there. */
+#define OWNER_GROUPS 255u
+#define NO_OWNER 255u
 
 struct cgroup_usage_slot {
   uint64_t id;
@@ -27,25 +30,6 @@ struct cgroup_usage_pair {
 void cgroup_usage_init(cgroup_usage_t *usage) {
   memset(usage, 0, sizeof(*usage));
   usage->generation = 1;
-  usage->port_generation = 1;
-}
-
-/* The port table is mapped by itself, not taken from malloc: its pages
- * are given back at every wrap of the port generation without freeing it,
- * and freeing a block this size would make glibc raise its mmap and trim
- * thresholds for the whole process (measured: +284 KiB of arena kept for
- * good after the first wrap). */
-#define PORT_TABLE_BYTES (PORTSET_PORTS * sizeof(uint32_t))
-
-static uint32_t *port_table_new(void) {
-  void *table = mmap(NULL, PORT_TABLE_BYTES, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return table == MAP_FAILED ? NULL : table;
-}
-
-static void port_table_free(uint32_t *table) {
-  if (table != NULL)
-    munmap(table, PORT_TABLE_BYTES);
 }
 
 void cgroup_usage_free(cgroup_usage_t *usage) {
@@ -53,7 +37,7 @@ void cgroup_usage_free(cgroup_usage_t *usage) {
   free(usage->folded);
   free(usage->slots);
   free(usage->pairs);
-  port_table_free(usage->ports);
+  free(usage->owners);
   free(usage->claimed);
   free(usage->held);
   cgroup_usage_init(usage);
@@ -62,9 +46,9 @@ void cgroup_usage_free(cgroup_usage_t *usage) {
 void cgroup_usage_clear(cgroup_usage_t *usage) {
   usage->count = 0;
   usage->has_last = false;
+  usage->pairs_count = 0;
   if (usage->claimed != NULL)
     portset_clear(usage->claimed);
-  usage->pairs_count = 0;
   if (++usage->generation == 0) {
     /* After 2^32 reads an old entry could look current again. */
     if (usage->slots != NULL)
@@ -72,17 +56,6 @@ void cgroup_usage_clear(cgroup_usage_t *usage) {
     if (usage->pairs != NULL)
       memset(usage->pairs, 0, usage->pairs_capacity * sizeof(*usage->pairs));
     usage->generation = 1;
-  }
-  if (++usage->port_generation == 0) {
-    /* The same after 2^16 reads (a week at 10 s) for the port table:
-     * zeroed by giving its pages back (untouched zero pages again, where
-     * a memset would touch all 256 KiB). */
-    if (usage->ports != NULL &&
-        madvise(usage->ports, PORT_TABLE_BYTES, MADV_DONTNEED) != 0) {
-      port_table_free(usage->ports);
-      usage->ports = NULL;
-    }
-    usage->port_generation = 1;
   }
 }
 
@@ -204,14 +177,17 @@ static int add_pair(cgroup_usage_t *usage, size_t group, uint16_t port) {
 }
 
 int cgroup_usage_add(cgroup_usage_t *usage, uint64_t id, uint16_t port) {
-  if (usage->claimed == NULL &&
-      (usage->claimed = calloc(1, sizeof(portset_t))) == NULL)
-    return -ENOMEM;
-  if (usage->ports == NULL) {
-    /* Fresh zero pages: only the pages of ports in use are ever touched. */
-    usage->ports = port_table_new();
-    if (usage->ports == NULL)
+  if (usage->owners == NULL) {
+    /* Never cleared: an entry counts only where claimed has its port. */
+    usage->owners = malloc(PORTSET_PORTS);
+    usage->claimed = calloc(1, sizeof(portset_t));
+    if (usage->owners == NULL || usage->claimed == NULL) {
+      free(usage->owners);
+      free(usage->claimed);
+      usage->owners = NULL;
+      usage->claimed = NULL;
       return -ENOMEM;
+    }
   }
   long index = group_index(usage, id);
   if (index < 0)
@@ -219,16 +195,18 @@ int cgroup_usage_add(cgroup_usage_t *usage, uint64_t id, uint16_t port) {
   usage->last_id = id;
   usage->last_index = (size_t)index;
   usage->has_last = true;
-  uint32_t *owner = &usage->ports[port];
-  uint32_t generation = (uint32_t)usage->port_generation << 16;
-  if ((*owner & 0xffff0000u) != generation && (size_t)index < PORT_GROUPS) {
-    *owner = generation | (uint32_t)index;
+  uint8_t *owner = &usage->owners[port];
+  if (!portset_has(usage->claimed, port)) {
     portset_add(usage->claimed, port);
-    usage->groups[index].ports++;
+    if ((size_t)index < OWNER_GROUPS) {
+      *owner = (uint8_t)index;
+      usage->groups[index].ports++;
+      return 0;
+    }
+    *owner = NO_OWNER;
+  } else if ((size_t)index < OWNER_GROUPS && *owner == index) {
     return 0;
   }
-  if ((size_t)index < PORT_GROUPS && *owner == (generation | (uint32_t)index))
-    return 0;
   int added = add_pair(usage, (size_t)index, port);
   if (added < 0)
     return added;
@@ -286,7 +264,8 @@ int cgroup_usage_fold(cgroup_usage_t *usage, const uint64_t *ids, size_t n,
     for (uint64_t bits = usage->claimed->words[w]; bits != 0;
          bits &= bits - 1) {
       size_t port = w * 64 + (size_t)__builtin_ctzll(bits);
-      if (moves_into(usage, usage->ports[port] & 0xffffu, (size_t)target))
+      uint8_t owner = usage->owners[port];
+      if (owner != NO_OWNER && moves_into(usage, owner, (size_t)target))
         portset_add(held, (uint16_t)port);
     }
   }

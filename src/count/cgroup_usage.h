@@ -4,14 +4,16 @@
  *
  * A port is owned, in a 65,536-entry table, by the first group that adds
  * it in a read: a socket adds in O(1) with one probe of a small hash table
- * of groups and one look at its port's entry. A second group on a port
+ * of groups (skipped for a run of one group's sockets) and one look at its
+ * port's entry. A second group on a port
  * (rare but real: connect() reuses a port for other destinations) goes to
  * a hash set of (group, port) pairs. Like destinations_t, the tables grow,
  * are reused across reads and forget a read in O(1) by a generation
  * number: no allocation per socket, none per read once warm, and memory
  * that grows with the groups and the ports they share, not with the
- * sockets (the port table is 256 KiB, touched only where ports are in
- * use; 50,000 sockets over 1,000 groups made 3,286 pairs). One table can serve
+ * sockets (the port table is 64 KiB and an 8 KiB bitmap says which of
+ * its entries this read has set; 50,000 sockets over 1,000 groups made
+ * 3,286 pairs). One table can serve
  * several protocols or namespaces in turn, cleared between them. */
 #ifndef EPHEMERAL_PORTS_CGROUP_USAGE_H
 #define EPHEMERAL_PORTS_CGROUP_USAGE_H
@@ -39,14 +41,13 @@ typedef struct {
   struct cgroup_usage_pair *pairs; /* (group, port) beyond ports' owner */
   size_t pairs_capacity;           /* a power of two, or 0 */
   size_t pairs_count;
-  uint32_t *ports;    /* per port: owning group and port generation */
-  portset_t *claimed; /* the ports with an owner entry of this read */
+  uint8_t *owners;    /* per port: the group that first added it */
+  portset_t *claimed; /* the ports whose owner entry is of this read */
   uint64_t last_id;   /* the group of the last add, when has_last: a dump's */
   size_t last_index;  /* sockets of one group often come in runs */
   bool has_last;
   portset_t *held; /* cgroup_usage_fold's union */
   uint32_t generation;
-  uint16_t port_generation;
 } cgroup_usage_t;
 
 void cgroup_usage_init(cgroup_usage_t *usage);
