@@ -185,17 +185,18 @@ socket, the datagrams copied fresh into the receive buffer first):
 At {big:,} sockets the kernel's walk of its socket tables is the cost: a
 perf profile of collectd during reads (taken by hand with `perf record`,
 cpu-clock sampling as the VM has no
-hardware counters) put 97% in the kernel (`tcp_diag_dump` 66%, the
-inet_diag fill functions about 17%) and 2.5% in the plugin's own code
-(most of it the destination table). The plugin reads at {vs_floor:.2f} x
+hardware counters) put 97% in the kernel (`tcp_diag_dump` 59%, the
+inet_diag fill functions about 31%) and 2.6% in the plugin's own code
+(parsing and counting; the section on the plugin's own share below
+splits it). The plugin reads at {vs_floor:.2f} x
 the floor. The floor cannot be cut further from user space: the
 established table has no index by local port, so any dump walks every
 socket in the namespace, and the bytecode filter only saves copying.
 Counting bound-only sockets makes the kernel also walk its bind table:
 {bound_cost} ms of the floor here (the floor against the same dump
 without BOUND_INACTIVE). tcpconns copies every socket out but makes one
-walk and no bind-table walk, which is why the plugin, exact about
-bound-only ports, stays near {vs_tcpconns:.2f} x tcpconns rather than 0.75.
+walk and no bind-table walk: the plugin, exact about bound-only ports,
+pays for that walk and reads at {vs_tcpconns:.2f} x tcpconns.
 
 ## Method
 
