@@ -173,7 +173,7 @@ sockets, 100 listeners; a difference below zero is noise and counts as
 
 The plugin's own share: what its read costs beyond the floor, per socket
 the dump returns, against the floor back to back and paced as the reads;
-and `tests/bench/replay`, the plugin's own code alone on the same dump
+and `tests/bench/replay.c`, the plugin's own code alone on the same dump
 captured once (parse: the netlink walk and each socket's fields; count:
 port sets, destination and cgroup tables as a read fills them; CPU ns per
 socket, the datagrams copied fresh into the receive buffer first):
