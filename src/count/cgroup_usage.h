@@ -5,15 +5,14 @@
  * A port is owned, in a 65,536-entry table, by the first group that adds
  * it in a read: a socket adds in O(1) with one probe of a small hash table
  * of groups (skipped for a run of one group's sockets) and one look at its
- * port's entry. A second group on a port
- * (rare but real: connect() reuses a port for other destinations) goes to
- * a hash set of (group, port) pairs. Like destinations_t, the tables grow,
- * are reused across reads and forget a read in O(1) by a generation
- * number: no allocation per socket, none per read once warm, and memory
- * that grows with the groups and the ports they share, not with the
- * sockets (the port table is 64 KiB and an 8 KiB bitmap says which of
- * its entries this read has set; 50,000 sockets over 1,000 groups made
- * 3,286 pairs). One table can serve
+ * port's entry. A second group on a port (rare but real: connect() reuses
+ * a port for other destinations) goes to a hash set of (group, port)
+ * pairs. Like destinations_t, the tables grow, are reused across reads
+ * and forget a read in O(1) by a generation number: no allocation per
+ * socket, none per read once warm, and memory that grows with the groups
+ * and the ports they share, not with the sockets (the port table is 64
+ * KiB, and an 8 KiB bitmap says which of its entries this read has set;
+ * 50,000 sockets over 1,000 groups made 3,286 pairs). One table can serve
  * several protocols or namespaces in turn, cleared between them. */
 #ifndef EPHEMERAL_PORTS_CGROUP_USAGE_H
 #define EPHEMERAL_PORTS_CGROUP_USAGE_H
@@ -43,8 +42,10 @@ typedef struct {
   size_t pairs_count;
   uint8_t *owners;    /* per port: the group that first added it */
   portset_t *claimed; /* the ports whose owner entry is of this read */
-  uint64_t last_id;   /* the group of the last add, when has_last: a dump's */
-  size_t last_index;  /* sockets of one group often come in runs */
+  /* The group of the last add (when has_last): a dump's sockets of one
+   * group often come in runs. */
+  uint64_t last_id;
+  size_t last_index;
   bool has_last;
   portset_t *held; /* cgroup_usage_fold's union */
   uint32_t generation;
