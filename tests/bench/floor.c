@@ -52,63 +52,6 @@ static void usage(void) {
   exit(2);
 }
 
-static int count_socket(const struct nlmsghdr *nlh, void *data) {
-  (void)nlh;
-  (*(long *)data)++;
-  return MNL_CB_OK;
-}
-
-/* family AF_UNSPEC: the old TCPDIAG_GETSOCK request, which the kernel
- * answers with IPv4 and IPv6 sockets from one walk of its tables. */
-long dump(struct mnl_socket *nl, char *buf, int family, const query_t *q,
-          unsigned seq) {
-  struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = seq;
-  if (family == AF_UNSPEC) {
-    nlh->nlmsg_type = TCPDIAG_GETSOCK;
-    struct inet_diag_req *req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
-    req->idiag_family = AF_INET; /* ignored: both families are dumped */
-    req->idiag_states = q->states;
-    req->idiag_ext = q->tcp_info ? 1u << (INET_DIAG_INFO - 1) : 0;
-  } else {
-    nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    struct inet_diag_req_v2 *req =
-        mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
-    req->sdiag_family = (uint8_t)family;
-    req->sdiag_protocol = IPPROTO_TCP;
-    req->idiag_states = q->states;
-    req->idiag_ext = q->tcp_info ? 1u << (INET_DIAG_INFO - 1) : 0;
-  }
-  if (q->filter) {
-    /* Accept when low <= local port <= high: each op jumps "yes" bytes when
-     * its test holds, "no" bytes when not; landing 4 bytes past the end
-     * rejects. */
-    const struct inet_diag_bc_op ops[] = {
-        {INET_DIAG_BC_S_GE, 8, 20},
-        {0, 0, q->low},
-        {INET_DIAG_BC_S_LE, 8, 12},
-        {0, 0, q->high},
-    };
-    mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof(ops), ops);
-  }
-  if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-    die("sendto");
-
-  unsigned portid = mnl_socket_get_portid(nl);
-  long sockets = 0;
-  for (;;) {
-    ssize_t n = mnl_socket_recvfrom(nl, buf, BUFFER_SIZE);
-    if (n < 0)
-      die("recvfrom");
-    int rc = mnl_cb_run(buf, (size_t)n, seq, portid, count_socket, &sockets);
-    if (rc == MNL_CB_ERROR)
-      die("dump");
-    if (rc == MNL_CB_STOP)
-      return sockets;
-  }
-}
-
 int main(int argc, char **argv) {
   long repeat = 10;
   const char *mode = "filtered";

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #endif
 #include <libmnl/libmnl.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define BUFFER_SIZE 32768
@@ -37,6 +38,13 @@ void die(const char *what);
  * returns the number of sockets in the reply. Dies on any error. */
 long dump(struct mnl_socket *nl, char *buf, int family, const query_t *q,
           unsigned seq);
+
+/* Each datagram of a dump as received, before it is counted. */
+typedef void (*datagram_fn)(const char *buf, size_t len, void *ctx);
+
+/* dump, handing every datagram to keep (NULL: none) on the way. */
+long dump_each(struct mnl_socket *nl, char *buf, int family, const query_t *q,
+               unsigned seq, datagram_fn keep, void *ctx);
 
 /* CPU time of this process (user + system), in nanoseconds. */
 double cpu_ns(void);

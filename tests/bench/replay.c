@@ -31,7 +31,6 @@
 
 #include <errno.h>
 #include <libmnl/libmnl.h>
-#include <linux/inet_diag.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +53,18 @@ typedef struct {
   long sockets;
 } capture_t;
 
-static int count_message(const struct nlmsghdr *nlh, void *data) {
-  (void)nlh;
-  (*(long *)data)++;
-  return MNL_CB_OK;
+/* Keeps a datagram, 4-byte aligned as a receive buffer is. */
+static void keep_datagram(const char *buf, size_t len, void *ctx) {
+  capture_t *cap = ctx;
+  if (cap->count == MAX_DATAGRAMS) {
+    errno = EFBIG;
+    die("capture");
+  }
+  datagram_t *d = &cap->datagrams[cap->count++];
+  if ((d->bytes = aligned_alloc(8, (len + 7) & ~(size_t)7)) == NULL)
+    die("aligned_alloc");
+  memcpy(d->bytes, buf, len);
+  d->len = len;
 }
 
 /* The plugin's second TCP dump, each datagram kept. */
@@ -65,48 +72,15 @@ static void capture(capture_t *cap, uint16_t low, uint16_t high) {
   struct mnl_socket *nl = mnl_socket_open(NETLINK_SOCK_DIAG);
   if (nl == NULL || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
     die("netlink");
-  static floor_buffer_t buf;
-  struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf.bytes);
-  nlh->nlmsg_type = TCPDIAG_GETSOCK;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = cap->seq = 1;
-  struct inet_diag_req *req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
-  req->idiag_family = AF_INET;
-  req->idiag_states = NETNS_REST_STATES;
-  const struct inet_diag_bc_op ops[] = {
-      {INET_DIAG_BC_S_GE, 8, 20},
-      {0, 0, low},
-      {INET_DIAG_BC_S_LE, 8, 12},
-      {0, 0, high},
-  };
-  mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof(ops), ops);
-  if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-    die("sendto");
-  cap->portid = mnl_socket_get_portid(nl);
   cap->datagrams = calloc(MAX_DATAGRAMS, sizeof(*cap->datagrams));
   if (cap->datagrams == NULL)
     die("calloc");
-  for (;;) {
-    ssize_t n = mnl_socket_recvfrom(nl, buf.bytes, sizeof(buf.bytes));
-    if (n < 0)
-      die("recvfrom");
-    if (cap->count == MAX_DATAGRAMS) {
-      errno = EFBIG;
-      die("capture");
-    }
-    /* 4-byte aligned, as a receive buffer is. */
-    datagram_t *d = &cap->datagrams[cap->count++];
-    if ((d->bytes = aligned_alloc(8, ((size_t)n + 7) & ~(size_t)7)) == NULL)
-      die("aligned_alloc");
-    memcpy(d->bytes, buf.bytes, (size_t)n);
-    d->len = (size_t)n;
-    int rc = mnl_cb_run(buf.bytes, (size_t)n, cap->seq, cap->portid,
-                        count_message, &cap->sockets);
-    if (rc == MNL_CB_ERROR)
-      die("dump");
-    if (rc == MNL_CB_STOP)
-      break;
-  }
+  static floor_buffer_t buf;
+  const query_t rest = {NETNS_REST_STATES, 1, low, high, 0};
+  cap->seq = 1;
+  cap->portid = mnl_socket_get_portid(nl);
+  cap->sockets =
+      dump_each(nl, buf.bytes, AF_UNSPEC, &rest, cap->seq, keep_datagram, cap);
   mnl_socket_close(nl);
 }
 
