@@ -39,9 +39,9 @@ import subprocess
 import sys
 import time
 
-from benchlib import (BenchError, Children, Collectd, HOSTNAME, log,
-                      machine, measure_collectd, measure_idle_rate, versions)
-from netns_world import World
+from benchlib import (BenchError, Children, Collectd, log, machine,
+                      measure_collectd, measure_idle_rate, versions)
+from netns_world import World, check_hosts
 
 READS = 10  # measured reads per collectd round
 LONG_READS = 6  # the same for reads of more than LONG_READ_NS
@@ -103,16 +103,7 @@ def verify(cfg, children, kind, pods, interval):
         errors = cd.log_errors()
     finally:
         cd.stop()
-    expected = {HOSTNAME} | {"%s:%s" % (HOSTNAME, p.name) for p in pods}
-    failed = sorted(h for h, v in hosts.items() if v and min(v) != 1)
-    if set(hosts) != expected or failed or errors:
-        raise BenchError(
-            "%s: the plugin read %d namespaces, expected %d; failed: %s; "
-            "missing: %s; unexpected: %s; errors: %s"
-            % (kind, len(hosts), len(expected), failed[:5],
-               sorted(expected - set(hosts))[:5],
-               sorted(set(hosts) - expected)[:5], errors[:3]))
-    return len(hosts)
+    return check_hosts(hosts, errors, pods, kind)
 
 
 class HeapDriver:

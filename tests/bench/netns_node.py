@@ -28,8 +28,9 @@ read, each with 1, and collectd logged no ERROR.
 
 import time
 
-from benchlib import BenchError, Collectd, HOSTNAME, log
+from benchlib import BenchError, Collectd, log
 from netns_bench import kernel_tcp_sockets, run_floor
+from netns_world import check_hosts
 
 SKIP_READS = 3  # "every": start-up and the first reads
 READS = 7  # "every": reads measured
@@ -49,21 +50,6 @@ def plugin_conf(cfg, interval_option):
     if interval_option:
         lines += "  NetNamespaceInterval %g\n" % cfg.netns_interval
     return "<Plugin ephemeral_ports>\n%s</Plugin>\n" % lines
-
-
-def check_hosts(cd, pods, kind):
-    hosts = cd.scrape_success()
-    errors = cd.log_errors()
-    expected = {HOSTNAME} | {"%s:%s" % (HOSTNAME, p.name) for p in pods}
-    failed = sorted(h for h, v in hosts.items() if v and min(v) != 1)
-    if set(hosts) != expected or failed or errors:
-        raise BenchError(
-            "%s: the plugin read %d namespaces, expected %d; failed: %s; "
-            "missing: %s; unexpected: %s; errors: %s"
-            % (kind, len(hosts), len(expected), failed[:5],
-               sorted(expected - set(hosts))[:5],
-               sorted(set(hosts) - expected)[:5], errors[:3]))
-    return len(hosts)
 
 
 def run_collectd(cfg, children, world, kind):
@@ -86,7 +72,8 @@ def run_collectd(cfg, children, world, kind):
         costs = cd.read_costs()
         first = costs[0]
         gauge = costs[skip:skip + count]
-        namespaces = check_hosts(cd, world.pods, kind)
+        namespaces = check_hosts(cd.scrape_success(), cd.log_errors(),
+                                 world.pods, kind)
         with open(cd.dir + "/collectd.log") as f:
             infos = [line.strip() for line in f
                      if "[info] ephemeral_ports plugin:" in line]

@@ -22,7 +22,7 @@ import os
 import subprocess
 import time
 
-from benchlib import BenchError, log, setns_fd
+from benchlib import HOSTNAME, BenchError, log, setns_fd
 
 NETNS_DIR = "/run/netns"
 CHILD_EHASH = "/proc/sys/net/ipv4/tcp_child_ehash_entries"
@@ -174,3 +174,20 @@ class World:
         self.remove_pods()
         self.children.stop_many(self.sleepers)
         self.sleepers = []
+
+
+def check_hosts(hosts, errors, pods, kind):
+    """The plugin read every pod and its own namespace, each with
+    scrape_success 1, and logged no ERROR (hosts: scrape_success values
+    by host; errors: the log's ERRORs); else a BenchError. Returns how
+    many namespaces it read."""
+    expected = {HOSTNAME} | {"%s:%s" % (HOSTNAME, p.name) for p in pods}
+    failed = sorted(h for h, v in hosts.items() if v and min(v) != 1)
+    if set(hosts) != expected or failed or errors:
+        raise BenchError(
+            "%s: the plugin read %d namespaces, expected %d; failed: %s; "
+            "missing: %s; unexpected: %s; errors: %s"
+            % (kind, len(hosts), len(expected), failed[:5],
+               sorted(expected - set(hosts))[:5],
+               sorted(set(hosts) - expected)[:5], errors[:3]))
+    return len(hosts)
