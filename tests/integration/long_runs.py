@@ -323,13 +323,20 @@ def status_kib(pid, field):
     h.fail("no %s for pid %d" % (field, pid))
 
 
-def descriptor_targets(pid):
-    """What each open descriptor of pid refers to (readlink)."""
+def descriptors(pid):
+    """pid's open descriptors, each as (number, what it refers to:
+    readlink); one closed while we looked is left out."""
     directory = "/proc/%d/fd" % pid
-    targets = []
+    found = []
     for name in os.listdir(directory):
         try:
-            targets.append(os.readlink(os.path.join(directory, name)))
+            found.append((int(name),
+                          os.readlink(os.path.join(directory, name))))
         except FileNotFoundError:
             pass  # closed while we looked
-    return targets
+    return found
+
+
+def descriptor_targets(pid):
+    """What each open descriptor of pid refers to (readlink)."""
+    return [target for _, target in descriptors(pid)]

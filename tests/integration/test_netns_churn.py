@@ -476,13 +476,9 @@ def describe_sockets(pid, targets):
     facts = []
     pidfd = os.pidfd_open(pid)
     try:
-        for fd in os.listdir("/proc/%d/fd" % pid):
-            try:
-                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-            except FileNotFoundError:
-                continue
+        for fd, target in lr.descriptors(pid):
             if target in wanted and target.startswith("socket:["):
-                found = socket_facts(pidfd, int(fd))
+                found = socket_facts(pidfd, fd)
                 facts.append("%s: %s" % (target, "closed" if found is None
                                          else "port %s in %s" % found))
     finally:

@@ -26,6 +26,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # siblings, then harness/
 import harness as h  # noqa: E402
+import long_runs as lr  # noqa: E402
 from netns_scene import (OWN_RANGE, Options, Scene, check_hosts, check_reading,
                          clients_of, errors_naming)  # noqa: E402
 
@@ -82,16 +83,12 @@ def holdings(pid):
               "namespace descriptors": [], "threads elsewhere": []}
     pidfd = os.pidfd_open(pid)
     try:
-        for fd in os.listdir("/proc/%d/fd" % pid):
-            try:
-                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-            except FileNotFoundError:
-                continue  # closed while we looked
+        for fd, target in lr.descriptors(pid):
             if target.startswith("net:["):
                 sample["namespace descriptors"].append(target)
             if not target.startswith("socket:["):
                 continue
-            facts = socket_facts(pidfd, int(fd))
+            facts = socket_facts(pidfd, fd)
             if facts is None or facts[0] == h.PROMETHEUS_PORT:
                 continue
             sample["sockets"] += 1
