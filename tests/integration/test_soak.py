@@ -27,9 +27,9 @@ collectd's VmRSS and descriptors are sampled twice a second.  Warm-up is
 the first 10% of the reads.  After it, the lasting descriptors must stay
 exactly the same, and VmRSS may grow by at most RSS_GROWTH_LIMIT_KIB.  Not
 lasting: the csv and log files (those plugins open and close them around
-each write), and a sysctl file the plugin opens once per read when a sample
-catches a read in progress; two of the same sysctl file in one sample is a
-leak (one more per read) and counts.
+each write), and a file the plugin opens once per read (PER_READ_FILES)
+when a sample catches a read in progress; two of the same such file in one
+sample is a leak (one more per read) and counts.
 
 Flat (issue 18): collectd's VmRSS after 10,000 reads must be within
 FLAT_RSS_LIMIT_KIB of its VmRSS after 100, at 1,000 sockets (500 loopback
@@ -102,9 +102,15 @@ FLAT_WINDOW_STEP_S = 0.025
 FLAT_MALLOC_TUNABLES = ("glibc.malloc.trim_threshold=0:glibc.malloc.top_pad=0"
                         ":glibc.malloc.mmap_threshold=131072"
                         ":glibc.malloc.tcache_count=0:glibc.malloc.mxfast=0")
-# Opened and closed by the plugin within each read.
+# Opened and closed by the plugin within each read: the sysctls of the
+# pool and of TIME_WAIT reuse, and (with UDP measured) the socket counts,
+# which resolve through /proc/net to /proc/PID/net.
 PER_READ_FILES = ("/proc/sys/net/ipv4/ip_local_port_range",
-                  "/proc/sys/net/ipv4/ip_local_reserved_ports")
+                  "/proc/sys/net/ipv4/ip_local_reserved_ports",
+                  "/proc/sys/net/ipv4/tcp_tw_reuse",
+                  "/proc/sys/net/ipv4/tcp_tw_reuse_delay",
+                  "/proc/sys/net/ipv4/tcp_timestamps",
+                  "/proc/%(pid)d/net/sockstat", "/proc/%(pid)d/net/sockstat6")
 
 
 def pool_size(port_range):
@@ -184,9 +190,10 @@ class Sampler:
         self.log_path = log_path
         self.samples = []  # (time, rss KiB, sorted lasting fd targets)
         self.transient_seen = collections.Counter()  # target: samples
+        self.per_read = [path % {"pid": pid} for path in PER_READ_FILES]
 
     def is_transient(self, target, counts):
-        if target in PER_READ_FILES:
+        if target in self.per_read:
             return counts[target] == 1
         return target.startswith(self.csv_dir) or target == self.log_path
 
@@ -219,9 +226,10 @@ def check_flat(sampler, warm_up_ends):
           "warm-up %d (growth %+d KiB; limit %d)"
           % (first_rss, base_rss, last_rss, max_rss, max_rss - base_rss,
              RSS_GROWTH_LIMIT_KIB))
-    per_read = sum(sampler.transient_seen[t] for t in PER_READ_FILES)
+    per_read = sum(sampler.transient_seen[t] for t in sampler.per_read)
     h.log("descriptors: %d lasting after warm-up (%s); in %d samples, "
-          "csv/log files seen open %d times, a sysctl file mid-read %d times"
+          "csv/log files seen open %d times, a per-read file mid-read %d "
+          "times"
           % (len(base_fds), count_targets(base_fds), len(sampler.samples),
              sum(sampler.transient_seen.values()) - per_read, per_read))
     problems = ["collectd's lasting descriptors %.1f s after warm-up: %d, "
